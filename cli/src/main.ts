@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import type { Command } from "./command.js";
+import { commands } from "./commands/index.js";
+import { NotImplementedError, UsageError } from "./errors.js";
+
+function help(): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    "mnistctl: train networks with the techniques of 'Improving the way neural networks learn', in-process or on the cluster",
+    "",
+    "usage: mnistctl <command> [flags]     mnistctl <command> --help",
+    "",
+    "commands:",
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    "cluster commands talk to the evaluator's gRPC address: --server or MNISTCTL_SERVER (default localhost:50051)",
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(help() + "\n");
+    return name === undefined ? 2 : 0;
+  }
+  const command: Command | undefined = commands.find((candidate) => candidate.name === name);
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run mnistctl --help for the list`);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(`${command.summary}\n\nusage: ${command.usage}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError || error instanceof NotImplementedError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(`mnistctl: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,62 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Client as GrpcClient, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import type { MethodInputInit, MethodOutput, ServiceMethods } from "./descriptors.js";
+import { grpcServiceDefinition } from "./descriptors.js";
+import { GrpcStatusError } from "./errors.js";
+
+export interface CallOptions {
+  /** Milliseconds from now until the call fails with DEADLINE_EXCEEDED. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+type ClientMethod<M extends Pick<DescMethod, "input" | "output" | "methodKind">> = M["methodKind"] extends "unary"
+  ? (request: MethodInputInit<M>, options?: CallOptions) => Promise<MethodOutput<M>>
+  : M["methodKind"] extends "server_streaming"
+    ? (request: MethodInputInit<M>, options?: CallOptions) => AsyncIterable<MethodOutput<M>>
+    : never;
+
+export type Client<S extends DescService> = {
+  [K in keyof ServiceMethods<S>]: ClientMethod<ServiceMethods<S>[K]>;
+} & { close(): void };
+
+function asStatusError(error: ServiceError): GrpcStatusError {
+  return new GrpcStatusError(error.code, error.details || error.message);
+}
+
+function deadlineOf(options?: CallOptions): { deadline?: Date } {
+  return options?.timeoutMs === undefined ? {} : { deadline: new Date(Date.now() + options.timeoutMs) };
+}
+
+/** A typed client for a protobuf-es service on a plaintext gRPC address such as "127.0.0.1:50051". */
+export function createClient<S extends DescService>(service: S, address: string): Client<S> {
+  const definition = grpcServiceDefinition(service);
+  const channel = new GrpcClient(address, credentials.createInsecure());
+  const client: Record<string, unknown> = { close: () => channel.close() };
+  for (const method of service.methods) {
+    const { path, requestSerialize, responseDeserialize } = definition[method.localName];
+    if (method.methodKind === "unary") {
+      client[method.localName] = (request: unknown, options?: CallOptions) =>
+        new Promise((resolve, reject) => {
+          const call = channel.makeUnaryRequest(path, requestSerialize, responseDeserialize, request ?? {}, new Metadata(), deadlineOf(options), (error, response) =>
+            error ? reject(asStatusError(error)) : resolve(response),
+          );
+          options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+        });
+    } else if (method.methodKind === "server_streaming") {
+      client[method.localName] = (request: unknown, options?: CallOptions) =>
+        (async function* () {
+          const call = channel.makeServerStreamRequest(path, requestSerialize, responseDeserialize, request ?? {}, new Metadata(), deadlineOf(options));
+          options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+          try {
+            for await (const response of call) yield response;
+          } catch (error) {
+            throw (error as ServiceError).code !== undefined ? asStatusError(error as ServiceError) : error;
+          } finally {
+            call.cancel();
+          }
+        })();
+    }
+  }
+  return client as Client<S>;
+}

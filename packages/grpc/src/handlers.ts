@@ -1,0 +1,116 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type {
+  handleServerStreamingCall,
+  handleUnaryCall,
+  Metadata,
+  ServerUnaryCall,
+  ServerWritableStream,
+  sendUnaryData,
+  UntypedHandleCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { MethodInput, MethodOutputInit, ServiceMethods } from "./descriptors.js";
+import { GrpcStatusError } from "./errors.js";
+
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes. */
+  readonly signal: AbortSignal;
+  readonly metadata: Metadata;
+  readonly peer: string;
+}
+
+type UnaryHandler<M extends Pick<DescMethod, "input" | "output">> = (
+  request: MethodInput<M>,
+  context: CallContext,
+) => Promise<MethodOutputInit<M>> | MethodOutputInit<M>;
+
+type ServerStreamingHandler<M extends Pick<DescMethod, "input" | "output">> = (
+  request: MethodInput<M>,
+  context: CallContext,
+) => AsyncIterable<MethodOutputInit<M>>;
+
+type Handler<M extends Pick<DescMethod, "input" | "output" | "methodKind">> = M["methodKind"] extends "unary"
+  ? UnaryHandler<M>
+  : M["methodKind"] extends "server_streaming"
+    ? ServerStreamingHandler<M>
+    : never;
+
+/** Handlers for a service's unary and server-streaming methods; absent ones answer UNIMPLEMENTED. */
+export type ServiceImpl<S extends DescService> = {
+  [K in keyof ServiceMethods<S>]?: Handler<ServiceMethods<S>[K]>;
+};
+
+/** Called with every error that is not a GrpcStatusError, before the client sees INTERNAL. */
+export type InternalErrorHook = (error: unknown, method: DescMethod) => void;
+
+function toStatus(error: unknown, method: DescMethod, onInternalError: InternalErrorHook) {
+  if (error instanceof GrpcStatusError) return { code: error.code, details: error.message };
+  onInternalError(error, method);
+  return { code: status.INTERNAL, details: `${method.name} failed: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+function contextOf(call: ServerUnaryCall<object, unknown> | ServerWritableStream<object, unknown>): CallContext {
+  const controller = new AbortController();
+  call.once("cancelled", () => controller.abort());
+  return { signal: controller.signal, metadata: call.metadata, peer: call.getPeer() };
+}
+
+function unary(method: DescMethod, handler: UnaryHandler<never>, onInternalError: InternalErrorHook): handleUnaryCall<object, unknown> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => handler(call.request as never, contextOf(call)))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toStatus(error, method, onInternalError)),
+      );
+  };
+}
+
+function serverStreaming(
+  method: DescMethod,
+  handler: ServerStreamingHandler<never>,
+  onInternalError: InternalErrorHook,
+): handleServerStreamingCall<object, unknown> {
+  return (call) => {
+    const context = contextOf(call);
+    void (async () => {
+      try {
+        for await (const response of handler(call.request as never, context)) {
+          if (context.signal.aborted) return;
+          if (!call.write(response)) await new Promise((resolve) => call.once("drain", resolve));
+        }
+        call.end();
+      } catch (error) {
+        if (!context.signal.aborted) call.destroy(Object.assign(new Error(), toStatus(error, method, onInternalError)));
+      }
+    })();
+  };
+}
+
+function unimplemented(method: DescMethod): UntypedHandleCall {
+  const details = `${method.parent.typeName}/${method.name} is not implemented yet`;
+  if (method.methodKind === "server_streaming") {
+    return (call: ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error(details), { code: status.UNIMPLEMENTED, details }));
+  }
+  return (_call: unknown, callback: sendUnaryData<unknown>) => callback({ code: status.UNIMPLEMENTED, details });
+}
+
+/** grpc-js handlers for a protobuf-es service from typed async functions. */
+export function serviceHandlers<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  onInternalError: InternalErrorHook,
+): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  const byName = impl as Record<string, UnaryHandler<never> | ServerStreamingHandler<never> | undefined>;
+  for (const method of service.methods) {
+    const handler = byName[method.localName];
+    if (!handler) handlers[method.localName] = unimplemented(method);
+    else if (method.methodKind === "unary") handlers[method.localName] = unary(method, handler as UnaryHandler<never>, onInternalError);
+    else if (method.methodKind === "server_streaming")
+      handlers[method.localName] = serverStreaming(method, handler as ServerStreamingHandler<never>, onInternalError);
+    else throw new Error(`${method.parent.typeName}/${method.name}: ${method.methodKind} methods are not supported by this adapter`);
+  }
+  return handlers;
+}

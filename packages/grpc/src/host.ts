@@ -1,0 +1,67 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Health, protocolFiles } from "@mnist/protocol";
+import { grpcServiceDefinition } from "./descriptors.js";
+import { serviceHandlers, type InternalErrorHook, type ServiceImpl } from "./handlers.js";
+import { HealthStatus, ServingStatus } from "./health.js";
+import { addReflection } from "./reflection.js";
+
+export interface ServiceBinding<S extends DescService = DescService> {
+  service: S;
+  impl: ServiceImpl<S>;
+}
+
+/** Pairs a service with its handlers, checking the handlers' types against the descriptor. */
+export function bind<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceBinding {
+  return { service, impl } as unknown as ServiceBinding;
+}
+
+export interface GrpcHostOptions {
+  /** host:port to listen on; port 0 picks a free one. */
+  address: string;
+  services: readonly ServiceBinding[];
+  onInternalError: InternalErrorHook;
+}
+
+export interface GrpcHost {
+  readonly server: Server;
+  readonly health: HealthStatus;
+  /** The bound address with the real port, e.g. "127.0.0.1:50051". */
+  readonly address: string;
+  readonly port: number;
+  /** Refuses new calls, lets in-flight ones finish for up to graceMs, then cancels the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** A gRPC server with the given services plus health and reflection, listening before it returns. Health starts NOT_SERVING. */
+export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost> {
+  const server = new Server();
+  const health = new HealthStatus(options.services.map(({ service }) => service.typeName));
+  for (const { service, impl } of [...options.services, bind(Health, health.impl())]) {
+    server.addService(grpcServiceDefinition(service), serviceHandlers(service, impl, options.onInternalError));
+  }
+  addReflection(server, protocolFiles);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  const host = options.address.slice(0, options.address.lastIndexOf(":"));
+  return {
+    server,
+    health,
+    port,
+    address: `${host}:${port}`,
+    async shutdown(graceMs) {
+      health.set(ServingStatus.NOT_SERVING);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,7 @@
+export { createClient, type CallOptions, type Client } from "./client.js";
+export { grpcServiceDefinition, methodPath } from "./descriptors.js";
+export { formatValue, GrpcStatusError, invalidArgument, notFound, status } from "./errors.js";
+export { serviceHandlers, type CallContext, type InternalErrorHook, type ServiceImpl } from "./handlers.js";
+export { HealthStatus, ServingStatus } from "./health.js";
+export { bind, startGrpcHost, type GrpcHost, type GrpcHostOptions, type ServiceBinding } from "./host.js";
+export { addReflection } from "./reflection.js";

@@ -1,0 +1,21 @@
+// The single entry to the generated protocol: written code imports from here, never from gen/.
+import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
+import { file_mnist_v1_augment } from "./gen/mnist/v1/augment_pb.js";
+import { file_mnist_v1_network } from "./gen/mnist/v1/network_pb.js";
+import { file_mnist_v1_run } from "./gen/mnist/v1/run_pb.js";
+import { file_mnist_v1_trainer } from "./gen/mnist/v1/trainer_pb.js";
+
+export * from "./gen/grpc/health/v1/health_pb.js";
+export * from "./gen/mnist/v1/augment_pb.js";
+export * from "./gen/mnist/v1/network_pb.js";
+export * from "./gen/mnist/v1/run_pb.js";
+export * from "./gen/mnist/v1/trainer_pb.js";
+
+/** Every file of the protocol, for server reflection. */
+export const protocolFiles = [
+  file_grpc_health_v1_health,
+  file_mnist_v1_network,
+  file_mnist_v1_augment,
+  file_mnist_v1_run,
+  file_mnist_v1_trainer,
+] as const;

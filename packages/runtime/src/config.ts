@@ -1,0 +1,97 @@
+import { ConfigError } from "./errors.js";
+
+/** How one environment variable is read: parse returns the value or throws with what is allowed. */
+export interface Variable<T> {
+  parse(raw: string | undefined, name: string): T;
+  /** A secret's value never appears in errors or logs. */
+  secret?: boolean;
+}
+
+export type EnvSpec<T> = { [K in keyof T]: Variable<T[K]> };
+
+function required<T>(parse: (raw: string) => T | undefined, allowed: string, fallback?: T): Variable<T> {
+  return {
+    parse(raw, name) {
+      if (raw === undefined || raw === "") {
+        if (fallback !== undefined) return fallback;
+        throw new ConfigError(name, raw, `required; ${allowed}`);
+      }
+      const value = parse(raw);
+      if (value === undefined) throw new ConfigError(name, raw, allowed);
+      return value;
+    },
+  };
+}
+
+export const env = {
+  string(options: { default?: string } = {}): Variable<string> {
+    return required((raw) => raw, "any text", options.default);
+  },
+  /** An optional secret (a token, a password): never echoed back. */
+  secret(): Variable<string | undefined> {
+    return { secret: true, parse: (raw) => (raw === undefined || raw === "" ? undefined : raw) };
+  },
+  integer(options: { min: number; max: number; default?: number }): Variable<number> {
+    const allowed = `an integer from ${options.min} to ${options.max}`;
+    return required(
+      (raw) => {
+        if (!/^-?\d+$/.test(raw.trim())) return undefined;
+        const value = Number(raw);
+        return value >= options.min && value <= options.max ? value : undefined;
+      },
+      allowed,
+      options.default,
+    );
+  },
+  port(options: { default?: number } = {}): Variable<number> {
+    return env.integer({ min: 0, max: 65535, default: options.default });
+  },
+  url(options: { protocols: readonly string[]; default?: string }): Variable<string> {
+    const allowed = `a URL such as ${options.protocols[0]}//host:port (comma-separated for several), scheme ${options.protocols.join(" or ")}`;
+    return required(
+      (raw) => {
+        const urls = raw.split(",").map((part) => part.trim());
+        const valid = urls.every((part) => {
+          try {
+            const url = new URL(part);
+            return options.protocols.includes(url.protocol) && url.hostname !== "";
+          } catch {
+            return false;
+          }
+        });
+        return valid ? urls.join(",") : undefined;
+      },
+      allowed,
+      options.default,
+    );
+  },
+  oneOf<const V extends string>(values: readonly V[], options: { default?: V } = {}): Variable<V> {
+    return required((raw) => (values.includes(raw as V) ? (raw as V) : undefined), `one of ${values.join(", ")}`, options.default);
+  },
+};
+
+/** Reads every variable of the spec; the first bad one throws a ConfigError naming it. */
+export function loadConfig<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env): T {
+  const config = {} as T;
+  for (const name of Object.keys(spec) as (keyof T & string)[]) {
+    const variable = spec[name];
+    try {
+      config[name] = variable.parse(source[name], name);
+    } catch (error) {
+      if (error instanceof ConfigError && variable.secret) throw new ConfigError(error.variable, "(secret)", error.allowed);
+      throw error;
+    }
+  }
+  return config;
+}
+
+/** loadConfig for a process's start-up: a bad value prints one line to stderr and exits with code 2. */
+export function loadConfigOrExit<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env): T {
+  try {
+    return loadConfig(spec, source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`configuration error: ${error.message}\n`);
+    process.exit(2);
+  }
+}

@@ -1,0 +1,34 @@
+import { connect, type NatsConnection } from "nats";
+import type { Logger } from "./logger.js";
+
+export interface NatsOptions {
+  /** One URL or several, comma-separated. */
+  url: string;
+  token?: string;
+  /** Connection name, shown by the server's monitoring. */
+  name: string;
+  logger: Logger;
+}
+
+/**
+ * Connects and keeps reconnecting for ever: a service outlives NATS restarts and does not
+ * need NATS to be up before it starts. Every state change is logged.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  const connection = await connect({
+    servers: options.url.split(","),
+    token: options.token,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    waitOnFirstConnect: true,
+  });
+  options.logger.info({ nats: connection.getServer() }, "nats connected");
+  void (async () => {
+    for await (const change of connection.status()) {
+      const level = change.type === "error" || change.type === "disconnect" ? "warn" : "info";
+      options.logger[level]({ nats: change.type, detail: String(change.data) }, "nats state changed");
+    }
+  })();
+  return connection;
+}

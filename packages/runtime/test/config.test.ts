@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, env, loadConfig } from "../src/index.js";
+
+const spec = {
+  PORT: env.port({ default: 50051 }),
+  URL: env.url({ protocols: ["nats:"], default: "nats://127.0.0.1:4222" }),
+  LEVEL: env.oneOf(["info", "debug"] as const, { default: "info" }),
+  RUNS: env.integer({ min: 1, max: 8 }),
+  TOKEN: env.secret(),
+};
+
+describe("environment configuration", () => {
+  it("applies defaults and parses values", () => {
+    expect(loadConfig(spec, { RUNS: "3" })).toEqual({ PORT: 50051, URL: "nats://127.0.0.1:4222", LEVEL: "info", RUNS: 3, TOKEN: undefined });
+    expect(loadConfig(spec, { RUNS: "8", PORT: "0", URL: "nats://a:1, nats://b:2", TOKEN: "s3cret" })).toMatchObject({ PORT: 0, URL: "nats://a:1,nats://b:2", TOKEN: "s3cret" });
+  });
+
+  it.each([
+    [{ RUNS: "9" }, 'RUNS="9" is invalid: an integer from 1 to 8'],
+    [{ RUNS: "2.5" }, 'RUNS="2.5" is invalid: an integer from 1 to 8'],
+    [{}, "RUNS=(unset) is invalid: required; an integer from 1 to 8"],
+    [{ RUNS: "1", PORT: "-1" }, 'PORT="-1" is invalid: an integer from 0 to 65535'],
+    [{ RUNS: "1", URL: "nats://" }, 'URL="nats://" is invalid'],
+    [{ RUNS: "1", LEVEL: "loud" }, 'LEVEL="loud" is invalid: one of info, debug'],
+  ])("names the variable, the value and what is allowed for %j", (source, message) => {
+    expect(() => loadConfig(spec, source)).toThrow(ConfigError);
+    expect(() => loadConfig(spec, source)).toThrow(message);
+  });
+});
