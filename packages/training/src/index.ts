@@ -1,0 +1,20 @@
+export { SpecError } from "./errors.js";
+export { decideEpoch, initialPolicyState, type DecisionName, type EpochDecision, type PolicyState } from "./policy.js";
+export {
+  activationByName,
+  costByName,
+  evalSetByName,
+  initByName,
+  mnistLimits,
+  resolveRunSpec,
+  runDefaults,
+  runSpec,
+  type ActivationName,
+  type CostName,
+  type EvalSetName,
+  type InitName,
+  type MonitorFlags,
+  type ResolvedRunSpec,
+  type SpecLimits,
+  type StoppingRules,
+} from "./spec.js";

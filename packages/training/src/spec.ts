@@ -1,0 +1,203 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
+import { SpecError } from "./errors.js";
+
+export type ActivationName = "sigmoid" | "tanh" | "relu";
+export type CostName = "cross-entropy" | "quadratic" | "log-likelihood";
+export type InitName = "default" | "large";
+export type EvalSetName = "validation" | "test";
+
+export interface MonitorFlags {
+  trainCost: boolean;
+  trainAccuracy: boolean;
+  evalCost: boolean;
+  evalAccuracy: boolean;
+  testAccuracy: boolean;
+}
+
+export interface StoppingRules {
+  /** Stop after this many epochs without a new best validation accuracy; 0 = off. */
+  earlyStopPatience: number;
+  /** Multiply eta by decayFactor after this many epochs without improvement; 0 = off. */
+  decayAfter: number;
+  decayFactor: number;
+  /** Stop once eta <= eta0 * minEtaFraction (only with decay on). */
+  minEtaFraction: number;
+}
+
+/** A run spec with every default applied and every field checked: what the core and the services run. */
+export interface ResolvedRunSpec {
+  name: string;
+  sizes: number[];
+  activation: ActivationName;
+  cost: CostName;
+  init: InitName;
+  epochs: number;
+  miniBatch: number;
+  eta: number;
+  lambda: number;
+  l1: number;
+  dropout: number;
+  momentum: number;
+  nesterov: boolean;
+  seed: bigint;
+  /** 0 = the whole training set. */
+  trainLimit: number;
+  evalOn: EvalSetName;
+  monitor: MonitorFlags;
+  stopping: StoppingRules;
+  augment: AugmentSpec | undefined;
+}
+
+/** Every default of a run, in one place. */
+export const runDefaults = {
+  sizes: [784, 30, 10],
+  epochs: 30,
+  miniBatch: 10,
+  eta: 0.5,
+  seed: 1n,
+  monitor: { trainCost: false, trainAccuracy: false, evalCost: false, evalAccuracy: true, testAccuracy: false },
+  decayFactor: 0.5,
+  minEtaFraction: 1 / 1024,
+} as const;
+
+export interface SpecLimits {
+  inputSize: number;
+  classes: number;
+  trainingImages: number;
+  maxEpochs: number;
+}
+
+export const mnistLimits: SpecLimits = { inputSize: 784, classes: 10, trainingImages: 50_000, maxEpochs: 10_000 };
+
+const activationNames: Record<Activation, ActivationName | undefined> = {
+  [Activation.UNSPECIFIED]: "sigmoid",
+  [Activation.SIGMOID]: "sigmoid",
+  [Activation.TANH]: "tanh",
+  [Activation.RELU]: "relu",
+};
+const costNames: Record<Cost, CostName | undefined> = {
+  [Cost.UNSPECIFIED]: "cross-entropy",
+  [Cost.CROSS_ENTROPY]: "cross-entropy",
+  [Cost.QUADRATIC]: "quadratic",
+  [Cost.LOG_LIKELIHOOD]: "log-likelihood",
+};
+const initNames: Record<Init, InitName | undefined> = { [Init.UNSPECIFIED]: "default", [Init.DEFAULT]: "default", [Init.LARGE]: "large" };
+const evalSetNames: Record<EvalSet, EvalSetName | undefined> = {
+  [EvalSet.UNSPECIFIED]: "validation",
+  [EvalSet.VALIDATION]: "validation",
+  [EvalSet.TEST]: "test",
+};
+
+export const activationByName: Record<ActivationName, Activation> = { sigmoid: Activation.SIGMOID, tanh: Activation.TANH, relu: Activation.RELU };
+export const costByName: Record<CostName, Cost> = {
+  "cross-entropy": Cost.CROSS_ENTROPY,
+  quadratic: Cost.QUADRATIC,
+  "log-likelihood": Cost.LOG_LIKELIHOOD,
+};
+export const initByName: Record<InitName, Init> = { default: Init.DEFAULT, large: Init.LARGE };
+export const evalSetByName: Record<EvalSetName, EvalSet> = { validation: EvalSet.VALIDATION, test: EvalSet.TEST };
+
+function enumName<E extends number, N>(field: string, value: E, names: Record<E, N | undefined>): N {
+  const name = names[value];
+  if (name === undefined) throw new SpecError(field, value, `one of ${Object.keys(names).join(", ")}`);
+  return name;
+}
+
+function checkRange(field: string, value: number, min: number, max: number, allowed: string, options: { minExclusive?: boolean; maxExclusive?: boolean } = {}) {
+  const belowMin = options.minExclusive ? value <= min : value < min;
+  const aboveMax = options.maxExclusive ? value >= max : value > max;
+  if (!Number.isFinite(value) || belowMin || aboveMax) throw new SpecError(field, value, allowed);
+}
+
+function checkInteger(field: string, value: number, min: number, max: number) {
+  if (!Number.isInteger(value) || value < min || value > max) throw new SpecError(field, value, `an integer from ${min} to ${max}`);
+}
+
+function resolveSizes(sizes: readonly number[], limits: SpecLimits): number[] {
+  const resolved = sizes.length === 0 ? [...runDefaults.sizes] : [...sizes];
+  if (resolved.length < 2 || resolved.length > 12) throw new SpecError("sizes", resolved, "2 to 12 layer sizes, such as 784,30,10");
+  if (resolved[0] !== limits.inputSize) throw new SpecError("sizes[0]", resolved[0], `${limits.inputSize}, the number of pixels of an input image`);
+  const last = resolved.length - 1;
+  if (resolved[last] !== limits.classes) throw new SpecError(`sizes[${last}]`, resolved[last], `${limits.classes}, the number of classes`);
+  resolved.forEach((size, layer) => checkInteger(`sizes[${layer}]`, size, 1, 100_000));
+  return resolved;
+}
+
+function resolveAugment(augment: AugmentSpec | undefined): AugmentSpec | undefined {
+  if (!augment) return undefined;
+  const ranges: [keyof AugmentSpec & string, number, number, string][] = [
+    ["rotateDegrees", 0, 180, "degrees from 0 to 180"],
+    ["translatePixels", 0, 14, "pixels from 0 to 14"],
+    ["skew", 0, 2, "a shear factor from 0 to 2"],
+    ["scale", 0, 0.9, "a fraction from 0 to 0.9"],
+    ["elasticAlpha", 0, 200, "a displacement scale from 0 to 200"],
+    ["elasticSigma", 0, 30, "a smoothing sigma from 0 to 30"],
+  ];
+  for (const probability of ["rotateProbability", "translateProbability", "skewProbability", "scaleProbability", "elasticProbability"] as const) {
+    checkRange(`augment.${probability}`, augment[probability], 0, 1, "a probability from 0 to 1");
+  }
+  for (const [field, min, max, allowed] of ranges) checkRange(`augment.${field}`, augment[field] as number, min, max, allowed);
+  if (augment.elasticProbability > 0 && augment.elasticSigma <= 0) {
+    throw new SpecError("augment.elasticSigma", augment.elasticSigma, "greater than 0 when elastic distortion is on");
+  }
+  const active = augment.expandShifts || augment.rotateProbability + augment.translateProbability + augment.skewProbability + augment.scaleProbability + augment.elasticProbability > 0;
+  return active ? augment : undefined;
+}
+
+function pickMonitor({ trainCost, trainAccuracy, evalCost, evalAccuracy, testAccuracy }: MonitorFlags): MonitorFlags {
+  return { trainCost, trainAccuracy, evalCost, evalAccuracy, testAccuracy };
+}
+
+/** Applies the defaults and checks every field; the first bad one throws a SpecError naming it. */
+export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits): ResolvedRunSpec {
+  const sizes = resolveSizes(spec.sizes, limits);
+  const epochs = spec.epochs ?? runDefaults.epochs;
+  checkInteger("epochs", epochs, 1, limits.maxEpochs);
+  const miniBatch = spec.miniBatch ?? runDefaults.miniBatch;
+  checkInteger("miniBatch", miniBatch, 1, limits.trainingImages);
+  const eta = spec.eta ?? runDefaults.eta;
+  checkRange("eta", eta, 0, 1e6, "a learning rate greater than 0", { minExclusive: true });
+  checkRange("lambda", spec.lambda, 0, 1e9, "a regularisation parameter of at least 0");
+  checkRange("l1", spec.l1, 0, 1e9, "a regularisation parameter of at least 0");
+  checkRange("dropout", spec.dropout, 0, 1, "a fraction in [0, 1)", { maxExclusive: true });
+  checkRange("momentum", spec.momentum, 0, 1, "a coefficient in [0, 1)", { maxExclusive: true });
+  if (spec.nesterov && spec.momentum === 0) throw new SpecError("nesterov", true, "only with a momentum coefficient greater than 0");
+  checkInteger("trainLimit", spec.trainLimit, 0, limits.trainingImages);
+  if (spec.trainLimit > 0 && miniBatch > spec.trainLimit) throw new SpecError("miniBatch", miniBatch, `at most trainLimit (${spec.trainLimit})`);
+  const stopping = spec.stopping;
+  const earlyStopPatience = stopping?.earlyStopPatience ?? 0;
+  const decayAfter = stopping?.decayAfter ?? 0;
+  checkInteger("stopping.earlyStopPatience", earlyStopPatience, 0, limits.maxEpochs);
+  checkInteger("stopping.decayAfter", decayAfter, 0, limits.maxEpochs);
+  const decayFactor = stopping?.decayFactor ?? runDefaults.decayFactor;
+  checkRange("stopping.decayFactor", decayFactor, 0, 1, "a factor strictly between 0 and 1", { minExclusive: true, maxExclusive: true });
+  const minEtaFraction = stopping?.minEtaFraction ?? runDefaults.minEtaFraction;
+  checkRange("stopping.minEtaFraction", minEtaFraction, 0, 1, "a fraction strictly between 0 and 1", { minExclusive: true, maxExclusive: true });
+  return {
+    name: spec.name,
+    sizes,
+    activation: enumName("activation", spec.activation, activationNames),
+    cost: enumName("cost", spec.cost, costNames),
+    init: enumName("init", spec.init, initNames),
+    epochs,
+    miniBatch,
+    eta,
+    lambda: spec.lambda,
+    l1: spec.l1,
+    dropout: spec.dropout,
+    momentum: spec.momentum,
+    nesterov: spec.nesterov,
+    seed: spec.seed ?? runDefaults.seed,
+    trainLimit: spec.trainLimit,
+    evalOn: enumName("evalOn", spec.evalOn, evalSetNames),
+    monitor: spec.monitor ? pickMonitor(spec.monitor) : { ...runDefaults.monitor },
+    stopping: { earlyStopPatience, decayAfter, decayFactor, minEtaFraction },
+    augment: resolveAugment(spec.augment),
+  };
+}
+
+/** Builds and resolves a RunSpec from plain fields (the CLI's flags, tests). */
+export function runSpec(init: MessageInitShape<typeof RunSpecSchema>, limits?: SpecLimits): ResolvedRunSpec {
+  return resolveRunSpec(create(RunSpecSchema, init), limits);
+}

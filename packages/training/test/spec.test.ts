@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { Activation, Cost } from "@mnist/protocol";
+import { runSpec, SpecError } from "../src/index.js";
+
+describe("run specs", () => {
+  it("fills the defaults in one place", () => {
+    const spec = runSpec({});
+    expect(spec).toMatchObject({ sizes: [784, 30, 10], epochs: 30, miniBatch: 10, eta: 0.5, lambda: 0, seed: 1n, activation: "sigmoid", cost: "cross-entropy", init: "default", evalOn: "validation" });
+    expect(spec.monitor).toEqual({ trainCost: false, trainAccuracy: false, evalCost: false, evalAccuracy: true, testAccuracy: false });
+    expect(spec.stopping).toEqual({ earlyStopPatience: 0, decayAfter: 0, decayFactor: 0.5, minEtaFraction: 1 / 1024 });
+    expect(spec.augment).toBeUndefined();
+  });
+
+  it("keeps what is given", () => {
+    const spec = runSpec({ sizes: [784, 100, 10], activation: Activation.TANH, cost: Cost.LOG_LIKELIHOOD, eta: 0.1, lambda: 5, seed: 7n, stopping: { earlyStopPatience: 10 } });
+    expect(spec).toMatchObject({ sizes: [784, 100, 10], activation: "tanh", cost: "log-likelihood", eta: 0.1, lambda: 5, seed: 7n });
+    expect(spec.stopping.earlyStopPatience).toBe(10);
+  });
+
+  it.each([
+    [{ sizes: [784] }, "sizes: [784] is not allowed; 2 to 12 layer sizes, such as 784,30,10"],
+    [{ sizes: [100, 30, 10] }, "sizes[0]: 100 is not allowed; 784, the number of pixels of an input image"],
+    [{ sizes: [784, 30, 9] }, "sizes[2]: 9 is not allowed; 10, the number of classes"],
+    [{ sizes: [784, 0, 10] }, "sizes[1]: 0 is not allowed; an integer from 1 to 100000"],
+    [{ eta: 0 }, "eta: 0 is not allowed; a learning rate greater than 0"],
+    [{ eta: Number.NaN }, "eta: NaN is not allowed"],
+    [{ miniBatch: 0 }, "miniBatch: 0 is not allowed; an integer from 1 to 50000"],
+    [{ epochs: 0 }, "epochs: 0 is not allowed"],
+    [{ epochs: 10_001 }, "epochs: 10001 is not allowed; an integer from 1 to 10000"],
+    [{ lambda: -1 }, "lambda: -1 is not allowed; a regularisation parameter of at least 0"],
+    [{ l1: -0.1 }, "l1: -0.1 is not allowed"],
+    [{ dropout: 1 }, "dropout: 1 is not allowed; a fraction in [0, 1)"],
+    [{ momentum: 1 }, "momentum: 1 is not allowed; a coefficient in [0, 1)"],
+    [{ nesterov: true }, "nesterov: true is not allowed; only with a momentum coefficient greater than 0"],
+    [{ activation: 9 }, "activation: 9 is not allowed; one of 0, 1, 2, 3"],
+    [{ cost: 7 }, "cost: 7 is not allowed"],
+    [{ trainLimit: 50_001 }, "trainLimit: 50001 is not allowed"],
+    [{ trainLimit: 5, miniBatch: 10 }, "miniBatch: 10 is not allowed; at most trainLimit (5)"],
+    [{ stopping: { earlyStopPatience: 1.5 } }, "stopping.earlyStopPatience: 1.5 is not allowed"],
+    [{ stopping: { decayFactor: 1 } }, "stopping.decayFactor: 1 is not allowed; a factor strictly between 0 and 1"],
+    [{ stopping: { minEtaFraction: 0 } }, "stopping.minEtaFraction: 0 is not allowed"],
+    [{ augment: { rotateProbability: 1.5 } }, "augment.rotateProbability: 1.5 is not allowed; a probability from 0 to 1"],
+    [{ augment: { rotateDegrees: 200 } }, "augment.rotateDegrees: 200 is not allowed; degrees from 0 to 180"],
+    [{ augment: { elasticProbability: 1, elasticAlpha: 34 } }, "augment.elasticSigma: 0 is not allowed; greater than 0 when elastic distortion is on"],
+  ])("rejects %j naming the field, the value and what is allowed", (init, message) => {
+    expect(() => runSpec(init as never)).toThrow(SpecError);
+    expect(() => runSpec(init as never)).toThrow(message);
+  });
+});
