@@ -1,5 +1,6 @@
 import type { Command } from "../command.js";
 import { NotImplementedError } from "../errors.js";
+import { augmentCommand } from "./augment.js";
 
 function notYet(name: string, summary: string, usage: string): Command {
   return {
@@ -16,7 +17,7 @@ function notYet(name: string, summary: string, usage: string): Command {
 export const commands: Command[] = [
   notYet("train", "train a network in-process and print per-epoch metrics", "mnistctl train --sizes 784,30,10 --epochs 30 --mb 10 --eta 0.5 [flags]"),
   notYet("evaluate", "score a saved network on the test or validation set", "mnistctl evaluate --model FILE --on test|validation [--json]"),
-  notYet("augment", "benchmark augmentation or write a PNG contact sheet of distorted digits", "mnistctl augment bench|preview --transform elastic|affine|none [flags]"),
+  augmentCommand,
   notYet("run", "launch a run on the cluster (prints its id; --follow streams its epochs)", "mnistctl run --sizes 784,30,10 [flags] [--follow]"),
   notYet("list", "list runs", "mnistctl list [--json]"),
   notYet("get", "show one run", "mnistctl get ID [--json]"),

@@ -1,0 +1,57 @@
+/** A bad argument to the augmentation API or a bad field of a slice request: names the field, its value and what is allowed. */
+export class AugmentArgumentError extends Error {
+  override readonly name = "AugmentArgumentError";
+  readonly code = "INVALID_ARGUMENT";
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly allowed: string,
+  ) {
+    super(`${field}: ${formatValue(value)} is not allowed; ${allowed}`);
+  }
+}
+
+/** An augment replica rejected a slice request (every replica rejects the same request the same way). */
+export class AugmentRejectedError extends Error {
+  override readonly name = "AugmentRejectedError";
+  readonly code = "AUGMENT_REJECTED";
+  constructor(
+    readonly runId: string,
+    readonly epoch: number,
+    readonly slice: number,
+    readonly reason: string,
+  ) {
+    super(`augment rejected run ${runId} epoch ${epoch} slice ${slice}: ${reason}`);
+  }
+}
+
+/** A slice was not delivered within the delivery deadline, however often it was asked for. */
+export class AugmentUnavailableError extends Error {
+  override readonly name = "AugmentUnavailableError";
+  readonly code = "AUGMENT_UNAVAILABLE";
+  constructor(
+    readonly runId: string,
+    readonly epoch: number,
+    readonly slice: number,
+    readonly waitedMs: number,
+    readonly attempts: number,
+  ) {
+    super(`no augment replica delivered run ${runId} epoch ${epoch} slice ${slice} within ${waitedMs} ms (${attempts} requests)`);
+  }
+}
+
+/** The epoch source was closed, or its epoch aborted, while an epoch was being read. */
+export class AugmentClosedError extends Error {
+  override readonly name = "AugmentClosedError";
+  readonly code = "AUGMENT_CLOSED";
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}`;
+  if (value instanceof Uint8Array || value instanceof Uint32Array || value instanceof Float64Array) return `${value.constructor.name}(${value.length})`;
+  if (Array.isArray(value)) return `[${value.join(",")}]`;
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") return Object.prototype.toString.call(value);
+  return String(value);
+}

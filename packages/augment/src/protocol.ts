@@ -1,0 +1,106 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
+import { AugmentArgumentError } from "./errors.js";
+import { IMAGE_PIXELS } from "./kernels.js";
+import type { EpochPlan, SliceData } from "./slices.js";
+import { checkAugmentSettings, epochSize } from "./spec.js";
+
+/**
+ * The slice protocol over NATS. A consumer publishes a SliceRequest on SLICE_SUBJECT with a reply
+ * subject of its own (`<inbox>.<generation>.<slice>.<attempt>`); one replica of the queue group
+ * AUGMENT_QUEUE answers with one or more SampleBatch parts on that reply subject, each under the
+ * server's max_payload, each placed by `offset` within the slice. A rejected request gets one
+ * SampleBatch with `error` set.
+ */
+export const SLICE_SUBJECT = "mnist.augment.slice";
+export const AUGMENT_QUEUE = "augment";
+/** A SliceRequest is a few dozen bytes; anything larger than this is refused unread. */
+export const MAX_REQUEST_BYTES = 16 * 1024;
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** Pixels, label and (at most) a five-byte varint index per example. */
+export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 5;
+/** Room for the part's other fields and the message's framing. */
+export const PART_OVERHEAD_BYTES = 1024;
+
+export interface SliceLimits {
+  /** Images in the service's training set (50,000 for MNIST). */
+  trainingImages: number;
+  /** The most examples one request may ask for. */
+  maxSliceExamples: number;
+}
+
+export interface CheckedSliceRequest {
+  runId: string;
+  plan: EpochPlan;
+  epoch: number;
+  slice: number;
+  start: number;
+  count: number;
+}
+
+export function checkRunId(runId: unknown, field = "runId"): string {
+  if (typeof runId !== "string" || !RUN_ID_PATTERN.test(runId)) {
+    throw new AugmentArgumentError(field, runId, "1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit");
+  }
+  return runId;
+}
+
+/** Checks a decoded request against the limits; the first bad field throws an AugmentArgumentError naming it. */
+export function checkSliceRequest(request: SliceRequest, limits: SliceLimits): CheckedSliceRequest {
+  const runId = checkRunId(request.runId);
+  if (request.trainLimit > limits.trainingImages) {
+    throw new AugmentArgumentError("trainLimit", request.trainLimit, `an integer from 0 (all) to ${limits.trainingImages}`);
+  }
+  const augment = checkAugmentSettings(request.augment, "augment.");
+  const n = epochSize(request.trainLimit || limits.trainingImages, augment);
+  if (request.start >= n) throw new AugmentArgumentError("start", request.start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
+  const most = Math.min(limits.maxSliceExamples, n - request.start);
+  if (request.count < 1 || request.count > most) throw new AugmentArgumentError("count", request.count, `an integer from 1 to ${most}`);
+  return {
+    runId,
+    plan: { seed: request.seed, trainLimit: request.trainLimit, augment },
+    epoch: request.epoch,
+    slice: request.slice,
+    start: request.start,
+    count: request.count,
+  };
+}
+
+/** Examples per part so that each part stays under maxPartBytes. */
+export function examplesPerPart(maxPartBytes: number): number {
+  return Math.max(1, Math.floor((maxPartBytes - PART_OVERHEAD_BYTES) / BYTES_PER_EXAMPLE));
+}
+
+/** The slice as SampleBatch parts, each under maxPartBytes. */
+export function encodeParts(request: Pick<CheckedSliceRequest, "runId" | "epoch" | "slice">, data: SliceData, maxPartBytes: number): Uint8Array[] {
+  const count = data.indices.length;
+  const per = examplesPerPart(maxPartBytes);
+  const parts = Math.ceil(count / per);
+  const messages: Uint8Array[] = [];
+  for (let part = 0; part < parts; part++) {
+    const from = part * per;
+    const to = Math.min(count, from + per);
+    messages.push(
+      toBinary(
+        SampleBatchSchema,
+        create(SampleBatchSchema, {
+          runId: request.runId,
+          epoch: request.epoch,
+          slice: request.slice,
+          part,
+          parts,
+          offset: from,
+          pixels: data.pixels.subarray(from * IMAGE_PIXELS, to * IMAGE_PIXELS),
+          labels: data.labels.subarray(from, to),
+          indices: Array.from(data.indices.subarray(from, to)),
+        }),
+      ),
+    );
+  }
+  return messages;
+}
+
+/** The one-message answer to a rejected request. */
+export function encodeError(request: { runId: string; epoch: number; slice: number }, reason: string): Uint8Array {
+  return toBinary(SampleBatchSchema, create(SampleBatchSchema, { runId: request.runId, epoch: request.epoch, slice: request.slice, error: reason.slice(0, 1000) }));
+}

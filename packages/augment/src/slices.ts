@@ -1,0 +1,90 @@
+import { AugmentArgumentError } from "./errors.js";
+import { augmentBatch, augmentBatchAsync, IMAGE_PIXELS } from "./kernels.js";
+import { checkTrainingSet, limitTrainingSet, type TrainingSet } from "./dataset.js";
+import { epochOrder as defaultOrder, type EpochOrder } from "./order.js";
+import { checkAugmentSettings, epochSize, type AugmentSettings } from "./spec.js";
+
+/** Everything a run's epochs depend on: with the epoch number, all a slice's bytes depend on. */
+export interface EpochPlan {
+  seed: bigint;
+  /** Train on the first trainLimit images; 0 = all. */
+  trainLimit: number;
+  /** Absent: plain MNIST. A resolved run spec ({ seed, trainLimit, augment }) is a plan. */
+  augment?: AugmentSettings | undefined;
+}
+
+/** Examples [start, start + count) of an epoch's order, augmented. */
+export interface SliceData {
+  /** count × 784 bytes. */
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  /** Index of each example in the (expanded) training set. */
+  indices: Uint32Array;
+}
+
+/**
+ * Cuts epochs into slices and makes them: the one code path behind both the augment service and
+ * the in-process source, so the two give the same bytes.
+ */
+export class SliceMaker {
+  readonly training: TrainingSet;
+  private readonly order: EpochOrder;
+  private readonly orders = new Map<string, Uint32Array>();
+  private readonly cachedOrders: number;
+
+  constructor(training: TrainingSet, options: { order?: EpochOrder; cachedOrders?: number } = {}) {
+    this.training = checkTrainingSet(training);
+    this.order = options.order ?? defaultOrder;
+    this.cachedOrders = options.cachedOrders ?? 8;
+  }
+
+  /** Examples per epoch under the plan. */
+  size(plan: EpochPlan): number {
+    return epochSize(this.imagesFor(plan).count, plan.augment);
+  }
+
+  private imagesFor(plan: EpochPlan): TrainingSet {
+    return limitTrainingSet(this.training, plan.trainLimit);
+  }
+
+  /** The epoch's order over the (expanded) training set, from a small cache. */
+  epochOrder(plan: EpochPlan, epoch: number): Uint32Array {
+    const n = this.size(plan);
+    const key = `${plan.seed}:${epoch}:${n}`;
+    let order = this.orders.get(key);
+    if (order) {
+      this.orders.delete(key);
+    } else {
+      order = this.order(plan.seed, epoch, n);
+      if (order.length !== n) throw new Error(`epoch order has ${order.length} entries for ${n} examples`);
+    }
+    this.orders.set(key, order);
+    while (this.orders.size > this.cachedOrders) this.orders.delete(this.orders.keys().next().value!);
+    return order;
+  }
+
+  private prepare(plan: EpochPlan, epoch: number, start: number, count: number) {
+    const augment = checkAugmentSettings(plan.augment);
+    const images = this.imagesFor(plan);
+    const n = epochSize(images.count, augment);
+    if (!Number.isInteger(start) || start < 0 || start >= n) throw new AugmentArgumentError("start", start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
+    if (!Number.isInteger(count) || count < 1 || start + count > n) throw new AugmentArgumentError("count", count, `an integer from 1 to ${n - start} (the epoch has ${n} examples)`);
+    const indices = this.epochOrder(plan, epoch).slice(start, start + count);
+    const labels = new Uint8Array(count);
+    const shift = augment.expandShifts;
+    for (let k = 0; k < count; k++) labels[k] = images.labels[shift ? Math.floor(indices[k]! / 5) : indices[k]!]!;
+    return { request: { images: images.pixels, indices, spec: augment, seed: plan.seed, epoch, out: new Uint8Array(count * IMAGE_PIXELS) }, labels, indices };
+  }
+
+  /** On the calling thread. */
+  makeSync(plan: EpochPlan, epoch: number, start: number, count: number): SliceData {
+    const { request, labels, indices } = this.prepare(plan, epoch, start, count);
+    return { pixels: augmentBatch(request), labels, indices };
+  }
+
+  /** On the libuv thread pool. */
+  async make(plan: EpochPlan, epoch: number, start: number, count: number): Promise<SliceData> {
+    const { request, labels, indices } = this.prepare(plan, epoch, start, count);
+    return { pixels: await augmentBatchAsync(request), labels, indices };
+  }
+}

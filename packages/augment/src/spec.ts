@@ -1,0 +1,143 @@
+import type { AugmentSpec } from "@mnist/protocol";
+import { AugmentArgumentError } from "./errors.js";
+
+/** The fields of the protocol's AugmentSpec as a plain object; a protobuf AugmentSpec is one. */
+export type AugmentSettings = Omit<AugmentSpec, "$typeName" | "$unknown">;
+
+/** Plain MNIST: no expansion, every probability 0. */
+export const noAugmentation: Readonly<AugmentSettings> = Object.freeze({
+  expandShifts: false,
+  rotateProbability: 0,
+  rotateDegrees: 0,
+  translateProbability: 0,
+  translatePixels: 0,
+  skewProbability: 0,
+  skew: 0,
+  scaleProbability: 0,
+  scale: 0,
+  elasticProbability: 0,
+  elasticAlpha: 0,
+  elasticSigma: 0,
+});
+
+export type PresetName = "none" | "affine" | "elastic";
+
+/**
+ * What `mnistctl augment bench|preview --transform NAME` runs: "affine" rotates (within 15°),
+ * translates (2 px), skews (0.3) and scales (10%) every image; "elastic" adds Simard's elastic
+ * distortion (alpha 34, sigma 4) on top, all composed into one resampling pass.
+ */
+export const presets: Readonly<Record<PresetName, Readonly<AugmentSettings>>> = Object.freeze({
+  none: noAugmentation,
+  affine: Object.freeze({
+    ...noAugmentation,
+    rotateProbability: 1,
+    rotateDegrees: 15,
+    translateProbability: 1,
+    translatePixels: 2,
+    skewProbability: 1,
+    skew: 0.3,
+    scaleProbability: 1,
+    scale: 0.1,
+  }),
+  elastic: Object.freeze({
+    ...noAugmentation,
+    rotateProbability: 1,
+    rotateDegrees: 15,
+    translateProbability: 1,
+    translatePixels: 2,
+    skewProbability: 1,
+    skew: 0.3,
+    scaleProbability: 1,
+    scale: 0.1,
+    elasticProbability: 1,
+    elasticAlpha: 34,
+    elasticSigma: 4,
+  }),
+});
+
+/** A complete settings object from a partial one (missing fields are off). */
+export function augmentSettings(partial: Partial<AugmentSettings> = {}): AugmentSettings {
+  return { ...noAugmentation, ...partial };
+}
+
+/** The ranges each field may take (the same as the run spec's). */
+export const augmentRanges = {
+  rotateDegrees: { min: 0, max: 180, allowed: "degrees from 0 to 180" },
+  translatePixels: { min: 0, max: 14, allowed: "pixels from 0 to 14" },
+  skew: { min: 0, max: 2, allowed: "a shear factor from 0 to 2" },
+  scale: { min: 0, max: 0.9, allowed: "a fraction from 0 to 0.9" },
+  elasticAlpha: { min: 0, max: 200, allowed: "a displacement scale from 0 to 200" },
+  elasticSigma: { min: 0, max: 30, allowed: "a smoothing sigma from 0 to 30" },
+} as const;
+
+const probabilityFields = ["rotateProbability", "translateProbability", "skewProbability", "scaleProbability", "elasticProbability"] as const;
+
+/**
+ * Checks every field; the first bad one throws an AugmentArgumentError naming it (prefixed
+ * with `prefix`, such as "augment."). Returns a plain copy.
+ */
+export function checkAugmentSettings(spec: AugmentSettings | undefined, prefix = "augment."): AugmentSettings {
+  if (spec === undefined || spec === null) return { ...noAugmentation };
+  if (typeof spec !== "object") throw new AugmentArgumentError(prefix.replace(/\.$/, ""), spec, "an AugmentSpec object");
+  const settings = augmentSettings(pick(spec));
+  if (typeof settings.expandShifts !== "boolean") throw new AugmentArgumentError(`${prefix}expandShifts`, settings.expandShifts, "true or false");
+  for (const field of probabilityFields) check(`${prefix}${field}`, settings[field], 0, 1, "a probability from 0 to 1");
+  for (const [field, range] of Object.entries(augmentRanges) as [keyof typeof augmentRanges, (typeof augmentRanges)[keyof typeof augmentRanges]][]) {
+    check(`${prefix}${field}`, settings[field], range.min, range.max, range.allowed);
+  }
+  if (settings.elasticProbability > 0 && settings.elasticAlpha > 0 && settings.elasticSigma <= 0) {
+    throw new AugmentArgumentError(`${prefix}elasticSigma`, settings.elasticSigma, "greater than 0 when elastic distortion is on");
+  }
+  return settings;
+}
+
+/** Examples per epoch: the training images, times 5 with the shift expansion. */
+export function epochSize(trainingImages: number, spec: AugmentSettings | undefined): number {
+  return spec?.expandShifts ? trainingImages * 5 : trainingImages;
+}
+
+/** True when the settings change nothing (plain MNIST). */
+export function isIdentity(spec: AugmentSettings | undefined): boolean {
+  if (!spec) return true;
+  return !spec.expandShifts && probabilityFields.every((field) => spec[field] === 0);
+}
+
+/** The addon's parameter vector (native/kernels.h Params order). */
+export function paramVector(spec: AugmentSettings): Float64Array {
+  return Float64Array.of(
+    spec.rotateProbability,
+    spec.rotateDegrees,
+    spec.translateProbability,
+    spec.translatePixels,
+    spec.skewProbability,
+    spec.skew,
+    spec.scaleProbability,
+    spec.scale,
+    spec.elasticProbability,
+    spec.elasticAlpha,
+    spec.elasticSigma,
+    spec.expandShifts ? 1 : 0,
+  );
+}
+
+function pick(spec: AugmentSettings): AugmentSettings {
+  return {
+    expandShifts: spec.expandShifts ?? false,
+    rotateProbability: spec.rotateProbability ?? 0,
+    rotateDegrees: spec.rotateDegrees ?? 0,
+    translateProbability: spec.translateProbability ?? 0,
+    translatePixels: spec.translatePixels ?? 0,
+    skewProbability: spec.skewProbability ?? 0,
+    skew: spec.skew ?? 0,
+    scaleProbability: spec.scaleProbability ?? 0,
+    scale: spec.scale ?? 0,
+    elasticProbability: spec.elasticProbability ?? 0,
+    elasticAlpha: spec.elasticAlpha ?? 0,
+    elasticSigma: spec.elasticSigma ?? 0,
+  };
+}
+
+function check(field: string, value: unknown, min: number, max: number, allowed: string): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) throw new AugmentArgumentError(field, value, allowed);
+}
