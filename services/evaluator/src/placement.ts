@@ -1,0 +1,99 @@
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { liveTrainers } from "@mnist/cluster";
+import { createClient, type Client } from "@mnist/grpc";
+import { RunState, TrainerService, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import type { Logger } from "@mnist/runtime";
+import type { NatsConnection } from "nats";
+import type { RunStore } from "./run-store.js";
+
+/**
+ * Places queued runs on trainers with free capacity, oldest run first, and re-queues the
+ * running runs of trainers whose heartbeat has expired. One pass at a time: passes are
+ * triggered by launches, run ends and a periodic tick, and coalesce while one is under way.
+ */
+export class Placement {
+  private readonly clients = new Map<string, Client<typeof TrainerService>>();
+  private passRunning: Promise<void> | undefined;
+  private passWanted = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly nats: NatsConnection,
+    private readonly store: RunStore,
+    private readonly logger: Logger,
+  ) {}
+
+  start(tickMs: number): void {
+    this.timer = setInterval(() => this.kick(), tickMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.passRunning;
+    for (const client of this.clients.values()) client.close();
+  }
+
+  /** The trainer client for a trainer address, reused across calls. */
+  trainer(address: string): Client<typeof TrainerService> {
+    let client = this.clients.get(address);
+    if (!client) this.clients.set(address, (client = createClient(TrainerService, address)));
+    return client;
+  }
+
+  async trainerOf(run: RunRecord): Promise<TrainerInfo | undefined> {
+    return (await liveTrainers(this.nats)).find((trainer) => trainer.trainerId === run.trainerId);
+  }
+
+  kick(): void {
+    if (this.passRunning) {
+      this.passWanted = true;
+      return;
+    }
+    this.passRunning = this.pass()
+      .catch((error: unknown) => this.logger.error({ err: error }, "placement pass failed"))
+      .finally(() => {
+        this.passRunning = undefined;
+        if (this.passWanted) {
+          this.passWanted = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
+    const trainers = await liveTrainers(this.nats);
+    const alive = new Set(trainers.map((trainer) => trainer.trainerId));
+    const runs = await this.store.list();
+    for (const run of runs) {
+      if (run.state === RunState.RUNNING && !alive.has(run.trainerId)) {
+        this.logger.warn({ run: run.runId, trainer: run.trainerId }, "trainer gone, re-queueing run");
+        await this.store.update(run.runId, (record) => {
+          if (record.state === RunState.RUNNING) record.state = RunState.QUEUED;
+        });
+        run.state = RunState.QUEUED;
+      }
+    }
+    const load = new Map(trainers.map((trainer) => [trainer.trainerId, new Set(trainer.runIds)]));
+    for (const run of runs) if (run.state === RunState.RUNNING) load.get(run.trainerId)?.add(run.runId);
+    const queued = runs.filter((run) => run.state === RunState.QUEUED).sort((a, b) => a.runId.localeCompare(b.runId));
+    for (const run of queued) {
+      const trainer = trainers
+        .filter((candidate) => candidate.maxRuns - load.get(candidate.trainerId)!.size > 0)
+        .sort((a, b) => b.maxRuns - load.get(b.trainerId)!.size - (a.maxRuns - load.get(a.trainerId)!.size))[0];
+      if (!trainer) return;
+      try {
+        const started = await this.trainer(trainer.address).startRun({ runId: run.runId, spec: run.spec }, { timeoutMs: 30_000 });
+        load.get(trainer.trainerId)!.add(run.runId);
+        await this.store.update(run.runId, (record) => {
+          record.state = RunState.RUNNING;
+          record.trainerId = trainer.trainerId;
+          record.startedAt ??= timestampNow();
+        });
+        this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch: started.startEpoch }, "run placed");
+      } catch (error) {
+        this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run; retrying later");
+      }
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { bind, GrpcStatusError, invalidArgument, notFound, status, type ServiceBinding } from "@mnist/grpc";
+import { RunService, type RunRecord } from "@mnist/protocol";
+import { resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
+import { isTerminal, type RunStore } from "./run-store.js";
+
+/** What the public API asks of the part that places and steers runs. */
+export interface RunControl {
+  /** A run was queued: place it when a trainer is free. */
+  queued(runId: string): void;
+  stop(run: RunRecord, reason: string): Promise<RunRecord>;
+  setLearningRate(run: RunRecord, eta: number): Promise<RunRecord>;
+}
+
+/** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
+export function runService(store: RunStore, control: RunControl, limits: SpecLimits): ServiceBinding {
+  const existing = async (runId: string) => {
+    const run = await store.get(runId);
+    if (!run) throw notFound("run", runId);
+    return run;
+  };
+  return bind(RunService, {
+    async launchRun({ spec }) {
+      if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
+      try {
+        resolveRunSpec(spec, limits);
+      } catch (error) {
+        if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
+        throw error;
+      }
+      const run = await store.create(spec);
+      control.queued(run.runId);
+      return { runId: run.runId, state: run.state };
+    },
+    async getRun({ runId }) {
+      return { run: await existing(runId) };
+    },
+    async listRuns() {
+      return { runs: await store.list() };
+    },
+    async *watchRun({ runId }, context) {
+      await existing(runId);
+      let sent = 0;
+      for await (const run of store.watch(runId, context.signal)) {
+        for (; sent < run.epochs.length; sent++) yield { event: { case: "epoch", value: run.epochs[sent] } };
+        if (isTerminal(run.state)) yield { event: { case: "finished", value: run } };
+      }
+    },
+    async stopRun({ runId, reason }) {
+      const run = await existing(runId);
+      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
+      return { run: await control.stop(run, reason || "stopped by request") };
+    },
+    async setLearningRate({ runId, eta }) {
+      if (!Number.isFinite(eta) || eta <= 0) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+      const run = await existing(runId);
+      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
+      return { run: await control.setLearningRate(run, eta) };
+    },
+  });
+}

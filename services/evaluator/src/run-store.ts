@@ -1,0 +1,85 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { RunRecordSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { randomBytes } from "node:crypto";
+import type { KV, NatsConnection } from "nats";
+
+export const runsBucket = "runs";
+
+const terminalStates = new Set([RunState.FINISHED, RunState.STOPPED, RunState.FAILED]);
+
+export function isTerminal(state: RunState): boolean {
+  return terminalStates.has(state);
+}
+
+/** Sortable by creation time, unique without coordination between evaluators. */
+export function newRunId(now = Date.now()): string {
+  return `run-${now.toString(36)}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * Run records in a JetStream KV bucket, so a restarted evaluator carries on where the last
+ * one stopped. Updates are compare-and-set on the entry's revision: concurrent writers
+ * (a gRPC StopRun racing an epoch decision) retry instead of overwriting each other.
+ */
+export class RunStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nats: NatsConnection): Promise<RunStore> {
+    return new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }));
+  }
+
+  async create(spec: RunSpec): Promise<RunRecord> {
+    const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow() });
+    await this.kv.create(record.runId, toBinary(RunRecordSchema, record));
+    return record;
+  }
+
+  async get(runId: string): Promise<RunRecord | undefined> {
+    const entry = await this.kv.get(runId);
+    return entry && entry.operation === "PUT" ? fromBinary(RunRecordSchema, entry.value) : undefined;
+  }
+
+  async list(): Promise<RunRecord[]> {
+    const records: RunRecord[] = [];
+    for await (const key of await this.kv.keys()) {
+      const record = await this.get(key);
+      if (record) records.push(record);
+    }
+    return records.sort((a, b) => a.runId.localeCompare(b.runId));
+  }
+
+  /** Applies `change` to the latest record and writes it back; undefined if the run does not exist. */
+  async update(runId: string, change: (record: RunRecord) => void): Promise<RunRecord | undefined> {
+    for (;;) {
+      const entry = await this.kv.get(runId);
+      if (!entry || entry.operation !== "PUT") return undefined;
+      const record = fromBinary(RunRecordSchema, entry.value);
+      change(record);
+      try {
+        await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision);
+        return record;
+      } catch (error) {
+        if (!String(error).includes("wrong last sequence")) throw error;
+      }
+    }
+  }
+
+  /** The record now and after every change, until the run ends or the signal aborts. */
+  async *watch(runId: string, signal: AbortSignal): AsyncGenerator<RunRecord> {
+    const watcher = await this.kv.watch({ key: runId });
+    const stop = () => watcher.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const entry of watcher) {
+        if (entry.operation !== "PUT") continue;
+        const record = fromBinary(RunRecordSchema, entry.value);
+        yield record;
+        if (isTerminal(record.state)) return;
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      watcher.stop();
+    }
+  }
+}

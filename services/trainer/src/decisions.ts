@@ -1,0 +1,47 @@
+import { Decision } from "@mnist/protocol";
+
+export interface EpochVerdict {
+  decision: Decision;
+  eta: number;
+  reason: string;
+}
+
+/**
+ * Hands the evaluator's decision for an epoch to the run loop waiting for it. A decision may
+ * arrive before the loop asks (the evaluator is quick), so both sides meet here by epoch.
+ */
+export class DecisionMailbox {
+  private readonly arrived = new Map<number, EpochVerdict>();
+  private readonly waiting = new Map<number, (verdict: EpochVerdict) => void>();
+
+  deliver(epoch: number, verdict: EpochVerdict): void {
+    const waiter = this.waiting.get(epoch);
+    if (waiter) {
+      this.waiting.delete(epoch);
+      waiter(verdict);
+    } else {
+      this.arrived.set(epoch, verdict);
+    }
+  }
+
+  /** Resolves with the decision for `epoch`, or rejects when the signal aborts. */
+  wait(epoch: number, signal: AbortSignal): Promise<EpochVerdict> {
+    const ready = this.arrived.get(epoch);
+    if (ready) {
+      this.arrived.delete(epoch);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.delete(epoch);
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiting.set(epoch, (verdict) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(verdict);
+      });
+    });
+  }
+}
