@@ -18,3 +18,5 @@ export {
   type SpecLimits,
   type StoppingRules,
 } from "./spec.js";
+export { initialNetwork, score, sliceSizeFor, trainEpochFrom, type EpochTiming, type Score } from "./epochs.js";
+export { trainLocally, type EpochReport, type LocalRunOptions, type LocalRunResult } from "./local.js";

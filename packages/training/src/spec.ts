@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
+import { AugmentArgumentError, checkAugmentSettings, isIdentity } from "@mnist/augment";
 import { SpecError } from "./errors.js";
 
 export type ActivationName = "sigmoid" | "tanh" | "relu";
@@ -126,23 +127,13 @@ function resolveSizes(sizes: readonly number[], limits: SpecLimits): number[] {
 
 function resolveAugment(augment: AugmentSpec | undefined): AugmentSpec | undefined {
   if (!augment) return undefined;
-  const ranges: [keyof AugmentSpec & string, number, number, string][] = [
-    ["rotateDegrees", 0, 180, "degrees from 0 to 180"],
-    ["translatePixels", 0, 14, "pixels from 0 to 14"],
-    ["skew", 0, 2, "a shear factor from 0 to 2"],
-    ["scale", 0, 0.9, "a fraction from 0 to 0.9"],
-    ["elasticAlpha", 0, 200, "a displacement scale from 0 to 200"],
-    ["elasticSigma", 0, 30, "a smoothing sigma from 0 to 30"],
-  ];
-  for (const probability of ["rotateProbability", "translateProbability", "skewProbability", "scaleProbability", "elasticProbability"] as const) {
-    checkRange(`augment.${probability}`, augment[probability], 0, 1, "a probability from 0 to 1");
+  try {
+    checkAugmentSettings(augment, "augment.");
+  } catch (error) {
+    if (error instanceof AugmentArgumentError) throw new SpecError(error.field, error.value, error.allowed);
+    throw error;
   }
-  for (const [field, min, max, allowed] of ranges) checkRange(`augment.${field}`, augment[field] as number, min, max, allowed);
-  if (augment.elasticProbability > 0 && augment.elasticSigma <= 0) {
-    throw new SpecError("augment.elasticSigma", augment.elasticSigma, "greater than 0 when elastic distortion is on");
-  }
-  const active = augment.expandShifts || augment.rotateProbability + augment.translateProbability + augment.skewProbability + augment.scaleProbability + augment.elasticProbability > 0;
-  return active ? augment : undefined;
+  return isIdentity(augment) ? undefined : augment;
 }
 
 function pickMonitor({ trainCost, trainAccuracy, evalCost, evalAccuracy, testAccuracy }: MonitorFlags): MonitorFlags {

