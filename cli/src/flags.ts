@@ -16,8 +16,11 @@ export function parseFlags<O extends Options>(
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
     return { values: values as FlagValues<O>, positionals };
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new UsageError(`mnistctl ${command}: ${message.replace(/\. To specify a positional argument.*$/, "")}`);
+    const full = error instanceof Error ? error.message : String(error);
+    let message = full.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, "");
+    const dashed = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+    if (dashed) message = `${dashed[1]}: a value starting with a dash must be written ${dashed[1]}=VALUE`;
+    throw new UsageError(`mnistctl ${command}: ${message}`);
   }
 }
 

@@ -1,6 +1,8 @@
 import type { Command } from "../command.js";
 import { NotImplementedError } from "../errors.js";
 import { augmentCommand } from "./augment.js";
+import { evaluateCommand } from "./evaluate.js";
+import { trainCommand } from "./train.js";
 
 function notYet(name: string, summary: string, usage: string): Command {
   return {
@@ -15,8 +17,8 @@ function notYet(name: string, summary: string, usage: string): Command {
 
 /** Every command, in the order `--help` lists them. */
 export const commands: Command[] = [
-  notYet("train", "train a network in-process and print per-epoch metrics", "mnistctl train --sizes 784,30,10 --epochs 30 --mb 10 --eta 0.5 [flags]"),
-  notYet("evaluate", "score a saved network on the test or validation set", "mnistctl evaluate --model FILE --on test|validation [--json]"),
+  trainCommand,
+  evaluateCommand,
   augmentCommand,
   notYet("run", "launch a run on the cluster (prints its id; --follow streams its epochs)", "mnistctl run --sizes 784,30,10 [flags] [--follow]"),
   notYet("list", "list runs", "mnistctl list [--json]"),

@@ -1,4 +1,4 @@
-import { createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
+import { cloneNetwork, createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { LocalEpochSource } from "@mnist/augment";
 import { initialNetwork, score, sliceSizeFor, trainEpochFrom } from "./epochs.js";
 import { decideEpoch, initialPolicyState, type DecisionName } from "./policy.js";
@@ -21,6 +21,8 @@ export interface EpochReport {
 export interface LocalRunResult {
   /** The weights after the last epoch. */
   network: Network;
+  /** The weights of the best epoch on the evaluation data (early stopping's answer). */
+  bestNetwork: Network;
   epochs: EpochReport[];
   /** The epoch with the best accuracy on the evaluation data, and that accuracy. */
   bestEpoch: number;
@@ -62,6 +64,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
   let policy = initialPolicyState(spec.eta);
   const epochs: EpochReport[] = [];
   let stopReason = "";
+  let bestNetwork = cloneNetwork(network);
   try {
     for (let epoch = 0; !stopReason; epoch++) {
       const eta = policy.eta;
@@ -78,6 +81,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
       if (spec.monitor.evalAccuracy) report.evalAccuracy = evaluation.accuracy;
       const decided = decideEpoch(policy, spec.stopping, epoch, evaluation.accuracy, spec.epochs);
       policy = decided.state;
+      if (decided.decision.improved) bestNetwork = cloneNetwork(network);
       if (decided.decision.decision === "stop") stopReason = decided.decision.reason ?? "stopped";
       const full: EpochReport = { ...report, decision: decided.decision.decision };
       epochs.push(full);
@@ -88,6 +92,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
   }
   return {
     network,
+    bestNetwork,
     epochs,
     bestEpoch: policy.bestEpoch,
     bestAccuracy: policy.bestAccuracy,

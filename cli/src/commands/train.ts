@@ -1,0 +1,101 @@
+import { writeFileSync } from "node:fs";
+import { checkFitsData, loadMnist, saveNetworkJson, setBlasThreads } from "@mnist/core";
+import { createLogger } from "@mnist/runtime";
+import { score, trainLocally, type EpochReport } from "@mnist/training";
+import type { Command } from "../command.js";
+import { asUsageError } from "../errors.js";
+import { FlagReader, parseFlags } from "../flags.js";
+import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
+import { fixed, percent } from "../table.js";
+
+const usage = [
+  "mnistctl train [flags] [--data-dir DIR] [--save model.json] [--threads N] [--json]",
+  "",
+  specFlagsHelp,
+  "output: a table per epoch, or with --json one pino line per epoch (msg \"epoch\") and a last",
+  "  line msg \"run finished\"; --save writes the final network in the chapter's JSON format.",
+  "  --threads sets OpenBLAS's threads (default 1): same seed and threads ⇒ same bits.",
+].join("\n");
+
+const columns: [string, number, (r: EpochReport) => string][] = [
+  ["epoch", 5, (r) => String(r.epoch)],
+  ["eta", 10, (r) => String(Number(r.eta.toPrecision(6)))],
+  ["train s", 8, (r) => fixed(r.trainSeconds, 3)],
+  ["images/s", 9, (r) => String(Math.round(r.imagesPerSecond))],
+  ["train cost", 10, (r) => fixed(r.trainCost, 4)],
+  ["train acc", 9, (r) => percent(r.trainAccuracy)],
+  ["eval cost", 9, (r) => fixed(r.evalCost, 4)],
+  ["eval acc", 8, (r) => percent(r.evalAccuracy)],
+  ["decision", 9, (r) => r.decision],
+];
+
+async function train(argv: string[]): Promise<number> {
+  const name = "train";
+  const { values } = parseFlags(name, argv, {
+    ...specFlags,
+    "data-dir": { type: "string" },
+    save: { type: "string" },
+    threads: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const reader = new FlagReader(name);
+  const spec = resolveFlagsSpec(name, runSpecFromFlags(name, values));
+  const threads = reader.integer("threads", values.threads);
+  if (threads !== undefined && (threads < 1 || threads > 64)) reader.fail("threads", values.threads!, "a whole number from 1 to 64");
+  if (values.save === "") reader.fail("save", "", "a file name, such as model.json");
+  if (threads !== undefined) setBlasThreads(threads);
+  checkFitsData({ sizes: spec.sizes, activation: spec.activation, cost: spec.cost, init: spec.init });
+  const mnist = loadMnist(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] });
+
+  const logger = values.json ? createLogger("mnistctl") : undefined;
+  const shown = columns.filter(([header]) => {
+    const monitor = spec.monitor;
+    const wanted: Record<string, boolean> = { "train cost": monitor.trainCost, "train acc": monitor.trainAccuracy, "eval cost": monitor.evalCost, "eval acc": monitor.evalAccuracy };
+    return wanted[header] ?? true;
+  });
+  if (!logger) process.stdout.write(`${shown.map(([header, width]) => header.padStart(width)).join("  ")}\n`);
+  const onEpoch = (report: EpochReport) => {
+    if (logger) logger.info(report, "epoch");
+    else process.stdout.write(`${shown.map(([, width, cell]) => cell(report).padStart(width)).join("  ")}\n`);
+  };
+  const result = await trainLocally(spec, { mnist, onEpoch });
+  // Early stopping's answer: the best weights on the evaluation data, scored on the test set.
+  const testAccuracy = spec.evalOn === "validation" ? score(result.bestNetwork, mnist.test, spec).accuracy : result.bestAccuracy;
+  if (values.save !== undefined) writeFileSync(values.save, saveNetworkJson(result.network));
+  const finished = {
+    epochs: result.epochs.length,
+    bestEpoch: result.bestEpoch,
+    bestAccuracy: result.bestAccuracy,
+    evalOn: spec.evalOn,
+    testAccuracy,
+    stopReason: result.stopReason,
+    etaHistory: result.etaHistory,
+    wallSeconds: result.wallSeconds,
+    blasThreads: result.blasThreads,
+    seed: String(spec.seed),
+    ...(values.save === undefined ? {} : { saved: values.save }),
+  };
+  if (logger) logger.info(finished, "run finished");
+  else {
+    process.stdout.write(
+      `best ${spec.evalOn} accuracy ${percent(result.bestAccuracy)} at epoch ${result.bestEpoch}; its test accuracy ${percent(testAccuracy)}\n` +
+        `stopped: ${result.stopReason}; ${result.wallSeconds.toFixed(1)} s, ${result.blasThreads} BLAS thread(s)` +
+        (values.save === undefined ? "" : `; final network saved to ${values.save}`) +
+        "\n",
+    );
+  }
+  return 0;
+}
+
+export const trainCommand: Command = {
+  name: "train",
+  summary: "train a network in-process and print per-epoch metrics",
+  usage,
+  run: async (argv) => {
+    try {
+      return await train(argv);
+    } catch (error) {
+      throw asUsageError("train", error);
+    }
+  },
+};

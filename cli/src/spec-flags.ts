@@ -1,0 +1,159 @@
+import { create } from "@bufbuild/protobuf";
+import { RunSpecSchema, type RunSpec } from "@mnist/protocol";
+import { presets, type AugmentSettings } from "@mnist/augment";
+import { activationByName, costByName, evalSetByName, initByName, resolveRunSpec, SpecError, type ResolvedRunSpec } from "@mnist/training";
+import { UsageError } from "./errors.js";
+import { FlagReader, type FlagValues } from "./flags.js";
+
+/** The hyper-parameter flags `train`, `run` and `sweep` share: one flag per RunSpec field. */
+export const specFlags = {
+  name: { type: "string" },
+  sizes: { type: "string" },
+  epochs: { type: "string" },
+  mb: { type: "string" },
+  eta: { type: "string" },
+  lambda: { type: "string" },
+  l1: { type: "string" },
+  cost: { type: "string" },
+  activation: { type: "string" },
+  init: { type: "string" },
+  dropout: { type: "string" },
+  momentum: { type: "string" },
+  nesterov: { type: "boolean" },
+  "train-limit": { type: "string" },
+  "eval-on": { type: "string" },
+  monitor: { type: "string" },
+  seed: { type: "string" },
+  "early-stop": { type: "string" },
+  "decay-after": { type: "string" },
+  "decay-factor": { type: "string" },
+  "min-eta-fraction": { type: "string" },
+  augment: { type: "string" },
+} as const;
+
+export type SpecFlagValues = FlagValues<typeof specFlags>;
+
+export const specFlagsHelp = [
+  "network and training (defaults as the chapter's network2):",
+  "  --sizes 784,30,10          layer sizes            --epochs 30          most epochs",
+  "  --mb 10                    mini-batch size        --eta 0.5            learning rate",
+  "  --lambda 0                 L2 regularisation      --l1 0               L1 regularisation",
+  "  --cost cross-entropy|quadratic|log-likelihood    --activation sigmoid|tanh|relu",
+  "  --init default|large       --dropout 0 (fraction of hidden units)   --momentum 0 [--nesterov]",
+  "  --train-limit N            first N training images (0 = all 50,000)",
+  "  --eval-on validation|test  --monitor eval-accuracy[,eval-cost,train-cost,train-accuracy,test-accuracy]",
+  "  --seed 1                   fixes initialisation, shuffling, dropout and augmentation",
+  "stopping (on the evaluation data's accuracy):",
+  "  --early-stop N             stop after N epochs without a new best",
+  "  --decay-after M            multiply eta by --decay-factor (0.5) after M epochs without one,",
+  "                             stop once eta has fallen to --min-eta-fraction (1/1024) of its start",
+  "augmentation: --augment ITEM[,ITEM...] from none, shifts (the chapter's 1-pixel expansion ×5),",
+  "  affine, elastic (presets), rotate=DEG, translate=PX, skew=S, scale=F, elastic=ALPHA/SIGMA",
+].join("\n");
+
+const monitorNames = ["train-cost", "train-accuracy", "eval-cost", "eval-accuracy", "test-accuracy"] as const;
+
+// The flag behind each RunSpec field, so a SpecError can name what the user typed.
+const flagOfField: [RegExp, string][] = [
+  [/^sizes/, "sizes"],
+  [/^miniBatch$/, "mb"],
+  [/^trainLimit$/, "train-limit"],
+  [/^evalOn$/, "eval-on"],
+  [/^stopping\.earlyStopPatience$/, "early-stop"],
+  [/^stopping\.decayAfter$/, "decay-after"],
+  [/^stopping\.decayFactor$/, "decay-factor"],
+  [/^stopping\.minEtaFraction$/, "min-eta-fraction"],
+  [/^augment\./, "augment"],
+];
+
+export function flagForField(field: string): string {
+  return flagOfField.find(([pattern]) => pattern.test(field))?.[1] ?? field;
+}
+
+/** Parses --augment's comma-separated items into the run spec's augmentation settings. */
+export function parseAugment(reader: FlagReader, raw: string): Partial<AugmentSettings> {
+  const settings: Partial<AugmentSettings> = {};
+  const bad = (item: string): never =>
+    reader.fail("augment", raw, `comma-separated items from none, shifts, affine, elastic, rotate=DEG, translate=PX, skew=S, scale=F, elastic=ALPHA/SIGMA (bad item ${JSON.stringify(item)})`);
+  const number = (item: string, text: string): number => {
+    const value = Number(text);
+    if (text.trim() === "" || !Number.isFinite(value)) bad(item);
+    return value;
+  };
+  for (const item of raw.split(",").map((part) => part.trim())) {
+    const [key, value] = item.split("=", 2) as [string, string | undefined];
+    if (value === undefined) {
+      if (key === "none") continue;
+      if (key === "shifts") settings.expandShifts = true;
+      else if (key === "affine" || key === "elastic") Object.assign(settings, withoutShifts(presets[key]));
+      else bad(item);
+    } else if (key === "rotate") Object.assign(settings, { rotateProbability: 1, rotateDegrees: number(item, value) });
+    else if (key === "translate") Object.assign(settings, { translateProbability: 1, translatePixels: number(item, value) });
+    else if (key === "skew") Object.assign(settings, { skewProbability: 1, skew: number(item, value) });
+    else if (key === "scale") Object.assign(settings, { scaleProbability: 1, scale: number(item, value) });
+    else if (key === "elastic") {
+      const [alpha, sigma] = value.split("/");
+      if (sigma === undefined) bad(item);
+      Object.assign(settings, { elasticProbability: 1, elasticAlpha: number(item, alpha!), elasticSigma: number(item, sigma!) });
+    } else bad(item);
+  }
+  return settings;
+}
+
+function withoutShifts({ expandShifts: _ignored, ...rest }: Readonly<AugmentSettings>): Partial<AugmentSettings> {
+  return rest;
+}
+
+/** Builds the RunSpec message from the flags (syntax checked here, ranges by resolveRunSpec). */
+export function runSpecFromFlags(command: string, values: SpecFlagValues): RunSpec {
+  const reader = new FlagReader(command);
+  const monitor = reader.choices("monitor", values.monitor, monitorNames);
+  const earlyStop = reader.integer("early-stop", values["early-stop"]);
+  const decayAfter = reader.integer("decay-after", values["decay-after"]);
+  const negative = (flag: string, value: number | undefined) => {
+    if (value !== undefined && value < 0) reader.fail(flag, String(value), "a whole number of at least 0");
+    return value;
+  };
+  return create(RunSpecSchema, {
+    name: values.name ?? "",
+    sizes: values.sizes === undefined ? [] : reader.integers("sizes", values.sizes)!.map((size) => negative("sizes", size)!),
+    activation: activationByName[reader.choice("activation", values.activation, ["sigmoid", "tanh", "relu"] as const) ?? "sigmoid"],
+    cost: costByName[reader.choice("cost", values.cost, ["cross-entropy", "quadratic", "log-likelihood"] as const) ?? "cross-entropy"],
+    init: initByName[reader.choice("init", values.init, ["default", "large"] as const) ?? "default"],
+    epochs: negative("epochs", reader.integer("epochs", values.epochs)),
+    miniBatch: negative("mb", reader.integer("mb", values.mb)),
+    eta: reader.number("eta", values.eta),
+    lambda: reader.number("lambda", values.lambda) ?? 0,
+    l1: reader.number("l1", values.l1) ?? 0,
+    dropout: reader.number("dropout", values.dropout) ?? 0,
+    momentum: reader.number("momentum", values.momentum) ?? 0,
+    nesterov: values.nesterov ?? false,
+    seed: reader.bigint("seed", values.seed),
+    trainLimit: negative("train-limit", reader.integer("train-limit", values["train-limit"])) ?? 0,
+    evalOn: evalSetByName[reader.choice("eval-on", values["eval-on"], ["validation", "test"] as const) ?? "validation"],
+    monitor: monitor && {
+      trainCost: monitor.includes("train-cost"),
+      trainAccuracy: monitor.includes("train-accuracy"),
+      evalCost: monitor.includes("eval-cost"),
+      evalAccuracy: monitor.includes("eval-accuracy"),
+      testAccuracy: monitor.includes("test-accuracy"),
+    },
+    stopping: {
+      earlyStopPatience: negative("early-stop", earlyStop) ?? 0,
+      decayAfter: negative("decay-after", decayAfter) ?? 0,
+      decayFactor: reader.number("decay-factor", values["decay-factor"]),
+      minEtaFraction: reader.number("min-eta-fraction", values["min-eta-fraction"]),
+    },
+    augment: values.augment === undefined ? undefined : parseAugment(reader, values.augment),
+  });
+}
+
+/** Checks every field as the evaluator will; a bad one is a UsageError naming its flag. */
+export function resolveFlagsSpec(command: string, spec: RunSpec): ResolvedRunSpec {
+  try {
+    return resolveRunSpec(spec);
+  } catch (error) {
+    if (error instanceof SpecError) throw new UsageError(`mnistctl ${command}: --${flagForField(error.field)}: ${error.message}`);
+    throw error;
+  }
+}
