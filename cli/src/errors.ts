@@ -4,15 +4,6 @@ export class UsageError extends Error {
   readonly exitCode = 2;
 }
 
-/** A command whose issue has not landed yet: exit code 1, never a pretend result. */
-export class NotImplementedError extends Error {
-  override readonly name = "NotImplementedError";
-  readonly exitCode = 1;
-  constructor(command: string) {
-    super(`mnistctl ${command}: not implemented yet`);
-  }
-}
-
 /**
  * Bad input found below the CLI (a data file, a JSON network, a value the core or the augment
  * library rejects) becomes a UsageError: exit 2 and one line. Anything else passes through.

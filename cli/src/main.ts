@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import type { Command } from "./command.js";
 import { commands } from "./commands/index.js";
-import { NotImplementedError, UsageError } from "./errors.js";
+import { ClusterError } from "./cluster.js";
+import { UsageError } from "./errors.js";
 
 function help(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || error instanceof NotImplementedError) {
+  if (error instanceof UsageError || error instanceof ClusterError) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = error.exitCode;
   } else {

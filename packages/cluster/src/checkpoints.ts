@@ -1,6 +1,5 @@
-import { fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { create } from "@bufbuild/protobuf";
-import { CheckpointAnnouncementSchema, type CheckpointAnnouncement } from "@mnist/protocol";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { CheckpointAnnouncementSchema, RunCheckpointSchema, type CheckpointAnnouncement, type RunCheckpoint } from "@mnist/protocol";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type NatsConnection, type ObjectStore } from "nats";
 
 export const checkpointsBucket = "checkpoints";
@@ -11,7 +10,7 @@ export function checkpointObjectName(runId: string, epoch: number): string {
   return `${runId}/epoch-${String(epoch).padStart(5, "0")}`;
 }
 
-/** Latest-checkpoint pointer a resuming trainer reads first. */
+/** The copy of the newest checkpoint a resuming trainer reads; epoch objects may be pruned. */
 export function latestObjectName(runId: string): string {
   return `${runId}/latest`;
 }
@@ -30,45 +29,87 @@ async function ensureStream(nats: NatsConnection): Promise<JetStreamClient> {
   return nats.jetstream();
 }
 
-/** Stores an epoch's checkpoint bytes, then announces it on the run's subject (at least once, in order). */
-export async function publishCheckpoint(
-  nats: NatsConnection,
-  bytes: Uint8Array,
-  announcement: MessageInitShape<typeof CheckpointAnnouncementSchema> & { runId: string; epoch: number },
-): Promise<void> {
-  const store = await checkpointStore(nats);
-  const objectName = checkpointObjectName(announcement.runId, announcement.epoch);
-  await store.putBlob({ name: objectName }, bytes);
-  await store.putBlob({ name: latestObjectName(announcement.runId) }, bytes);
+async function announce(nats: NatsConnection, announcement: CheckpointAnnouncement, messageId: string): Promise<void> {
   const js = await ensureStream(nats);
-  const message = create(CheckpointAnnouncementSchema, { ...announcement, objectName });
-  await js.publish(checkpointSubject(announcement.runId), toBinary(CheckpointAnnouncementSchema, message), {
-    msgID: `${announcement.runId}/${announcement.epoch}`,
+  // The message id makes a re-announcement (a resumed trainer repeating itself) a no-op.
+  await js.publish(checkpointSubject(announcement.runId), toBinary(CheckpointAnnouncementSchema, announcement), { msgID: messageId });
+}
+
+/**
+ * Stores an epoch's checkpoint (as its epoch object and as the run's latest), then announces
+ * it. Announcing again after a crash is safe: the stream drops the duplicate.
+ */
+export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string): Promise<CheckpointAnnouncement> {
+  const store = await checkpointStore(nats);
+  const bytes = toBinary(RunCheckpointSchema, checkpoint);
+  const objectName = checkpointObjectName(checkpoint.runId, checkpoint.epoch);
+  await store.putBlob({ name: objectName }, bytes);
+  await store.putBlob({ name: latestObjectName(checkpoint.runId) }, bytes);
+  const announcement = announcementOf(checkpoint, trainerId);
+  await announce(nats, announcement, `${checkpoint.runId}/${checkpoint.epoch}`);
+  return announcement;
+}
+
+/** Re-announces a stored checkpoint (after a crash between storing and announcing it). */
+export async function reannounceCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string): Promise<void> {
+  await announce(nats, announcementOf(checkpoint, trainerId), `${checkpoint.runId}/${checkpoint.epoch}`);
+}
+
+function announcementOf(checkpoint: RunCheckpoint, trainerId: string): CheckpointAnnouncement {
+  return create(CheckpointAnnouncementSchema, {
+    runId: checkpoint.runId,
+    epoch: checkpoint.epoch,
+    eta: checkpoint.eta,
+    trainSeconds: checkpoint.trainSeconds,
+    imagesPerSecond: checkpoint.imagesPerSecond,
+    objectName: checkpointObjectName(checkpoint.runId, checkpoint.epoch),
+    trainerId,
+    blasThreads: checkpoint.blasThreads,
   });
 }
 
-export async function readCheckpoint(nats: NatsConnection, objectName: string): Promise<Uint8Array | undefined> {
-  return (await (await checkpointStore(nats)).getBlob(objectName)) ?? undefined;
+/** Tells the evaluator that training an epoch failed and the run cannot go on. */
+export async function announceFailure(nats: NatsConnection, failure: MessageInitShape<typeof CheckpointAnnouncementSchema> & { runId: string; epoch: number; error: string }): Promise<void> {
+  await announce(nats, create(CheckpointAnnouncementSchema, failure), `${failure.runId}/${failure.epoch}/failed`);
+}
+
+export async function readCheckpoint(nats: NatsConnection, objectName: string): Promise<RunCheckpoint | undefined> {
+  const bytes = await (await checkpointStore(nats)).getBlob(objectName);
+  return bytes ? fromBinary(RunCheckpointSchema, bytes) : undefined;
+}
+
+export async function deleteCheckpoint(nats: NatsConnection, objectName: string): Promise<void> {
+  const store = await checkpointStore(nats);
+  if (await store.info(objectName)) await store.delete(objectName);
 }
 
 /**
  * Consumes announcements with a durable consumer: a restarted evaluator continues with the
- * first announcement it had not acknowledged. `handle` returning normally acknowledges.
+ * first announcement it had not acknowledged. `handle` returning normally acknowledges; a
+ * throw leaves the message to be redelivered after `redeliverMs`.
  */
 export async function consumeCheckpoints(
   nats: NatsConnection,
   durable: string,
   handle: (announcement: CheckpointAnnouncement) => Promise<void>,
-  signal: AbortSignal,
+  options: { signal: AbortSignal; redeliverMs?: number; onError?: (error: unknown) => void },
 ): Promise<void> {
   await ensureStream(nats);
   const manager = await nats.jetstreamManager();
-  await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 120_000_000_000 });
+  const ackWaitNs = (options.redeliverMs ?? 30_000) * 1_000_000;
+  await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs });
   const consumer = await nats.jetstream().consumers.get(checkpointStream, durable);
   const messages = await consumer.consume({ max_messages: 1 });
-  signal.addEventListener("abort", () => void messages.close(), { once: true });
+  const close = () => void messages.close();
+  if (options.signal.aborted) close();
+  options.signal.addEventListener("abort", close, { once: true });
   for await (const message of messages) {
-    await handle(fromBinary(CheckpointAnnouncementSchema, message.data));
-    message.ack();
+    try {
+      await handle(fromBinary(CheckpointAnnouncementSchema, message.data));
+      message.ack();
+    } catch (error) {
+      options.onError?.(error);
+      message.nak(options.redeliverMs ?? 1000);
+    }
   }
 }

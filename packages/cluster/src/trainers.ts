@@ -44,7 +44,10 @@ export class Heartbeat {
 export async function liveTrainers(nats: NatsConnection): Promise<TrainerInfo[]> {
   const kv = await openTrainers(nats);
   const trainers: TrainerInfo[] = [];
-  for await (const key of await kv.keys()) {
+  // Collect the keys first: awaiting inside the keys() iteration loses keys.
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  for (const key of keys) {
     const entry = await kv.get(key);
     if (entry?.operation === "PUT") trainers.push(fromBinary(TrainerInfoSchema, entry.value));
   }

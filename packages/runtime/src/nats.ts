@@ -26,7 +26,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   options.logger.info({ nats: connection.getServer() }, "nats connected");
   void (async () => {
     for await (const change of connection.status()) {
-      const level = change.type === "error" || change.type === "disconnect" ? "warn" : "info";
+      // Ping timer ticks and stale-connection probes are routine, not state changes worth a line.
+      const routine = change.type === "pingTimer" || change.type === "staleConnection";
+      const level = change.type === "error" || change.type === "disconnect" ? "warn" : routine ? "debug" : "info";
       options.logger[level]({ nats: change.type, detail: String(change.data) }, "nats state changed");
     }
   })();

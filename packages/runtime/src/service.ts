@@ -35,6 +35,8 @@ export interface ServiceContext<C> {
 export interface RunningService {
   /** gRPC services besides health and reflection. */
   services: readonly ServiceBinding[];
+  /** Called once gRPC listens, with the bound port (GRPC_PORT may be 0): announce the service here. */
+  listening?(grpc: { address: string; port: number }): Promise<void>;
   /** Finishes or hands back in-flight work; called after gRPC stops accepting calls, before NATS drains. */
   stop?(): Promise<void>;
 }
@@ -69,6 +71,7 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
     },
     config.SHUTDOWN_GRACE_MS,
   );
+  await running.listening?.({ address: grpc.address, port: grpc.port });
   grpc.health.set(ServingStatus.SERVING);
   logger.info({ grpc: grpc.address }, "ready");
 }

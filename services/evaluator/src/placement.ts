@@ -17,6 +17,9 @@ export class Placement {
   private passWanted = false;
   private timer: NodeJS.Timeout | undefined;
 
+  /** Called after a run starts on a trainer, with the epoch it starts from (resumed runs: later than 0). */
+  onPlaced: (run: RunRecord, startEpoch: number) => Promise<void> = async () => undefined;
+
   constructor(
     private readonly nats: NatsConnection,
     private readonly store: RunStore,
@@ -69,7 +72,8 @@ export class Placement {
       if (run.state === RunState.RUNNING && !alive.has(run.trainerId)) {
         this.logger.warn({ run: run.runId, trainer: run.trainerId }, "trainer gone, re-queueing run");
         await this.store.update(run.runId, (record) => {
-          if (record.state === RunState.RUNNING) record.state = RunState.QUEUED;
+          if (record.state !== RunState.RUNNING || record.trainerId !== run.trainerId) return false;
+          record.state = RunState.QUEUED;
         });
         run.state = RunState.QUEUED;
       }
@@ -85,12 +89,19 @@ export class Placement {
       try {
         const started = await this.trainer(trainer.address).startRun({ runId: run.runId, spec: run.spec }, { timeoutMs: 30_000 });
         load.get(trainer.trainerId)!.add(run.runId);
-        await this.store.update(run.runId, (record) => {
+        const placed = await this.store.update(run.runId, (record) => {
+          if (record.state !== RunState.QUEUED) return false;
           record.state = RunState.RUNNING;
           record.trainerId = trainer.trainerId;
           record.startedAt ??= timestampNow();
         });
+        if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
+          // Stopped while we were starting it.
+          await this.trainer(trainer.address).stopTraining({ runId: run.runId, reason: "stopped" }).catch(() => undefined);
+          continue;
+        }
         this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch: started.startEpoch }, "run placed");
+        void this.onPlaced(placed, started.startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
       } catch (error) {
         this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run; retrying later");
       }

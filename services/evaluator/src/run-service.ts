@@ -1,5 +1,5 @@
 import { bind, GrpcStatusError, invalidArgument, notFound, status, type ServiceBinding } from "@mnist/grpc";
-import { RunService, type RunRecord } from "@mnist/protocol";
+import { NetworkChoice, RunService, type RunRecord } from "@mnist/protocol";
 import { resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
 import { isTerminal, type RunStore } from "./run-store.js";
 
@@ -9,6 +9,7 @@ export interface RunControl {
   queued(runId: string): void;
   stop(run: RunRecord, reason: string): Promise<RunRecord>;
   setLearningRate(run: RunRecord, eta: number): Promise<RunRecord>;
+  network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
 }
 
 /** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
@@ -21,13 +22,14 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
   return bind(RunService, {
     async launchRun({ spec }) {
       if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
+      let eta: number;
       try {
-        resolveRunSpec(spec, limits);
+        eta = resolveRunSpec(spec, limits).eta;
       } catch (error) {
         if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
         throw error;
       }
-      const run = await store.create(spec);
+      const run = await store.create(spec, eta);
       control.queued(run.runId);
       return { runId: run.runId, state: run.state };
     },
@@ -55,6 +57,14 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
       return { run: await control.setLearningRate(run, eta) };
+    },
+    async getNetwork({ runId, choice }) {
+      if (choice !== NetworkChoice.UNSPECIFIED && choice !== NetworkChoice.BEST && choice !== NetworkChoice.LAST) {
+        throw invalidArgument("choice", choice, "BEST or LAST");
+      }
+      const run = await existing(runId);
+      const { epoch, bytes } = await control.network(run, choice);
+      return { epoch, network: bytes, spec: run.spec };
     },
   });
 }

@@ -29,8 +29,8 @@ export class RunStore {
     return new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }));
   }
 
-  async create(spec: RunSpec): Promise<RunRecord> {
-    const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow() });
+  async create(spec: RunSpec, eta: number): Promise<RunRecord> {
+    const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }] });
     await this.kv.create(record.runId, toBinary(RunRecordSchema, record));
     return record;
   }
@@ -41,21 +41,27 @@ export class RunStore {
   }
 
   async list(): Promise<RunRecord[]> {
+    // Collect the keys first: awaiting inside the keys() iteration loses keys.
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
     const records: RunRecord[] = [];
-    for await (const key of await this.kv.keys()) {
+    for (const key of keys) {
       const record = await this.get(key);
       if (record) records.push(record);
     }
     return records.sort((a, b) => a.runId.localeCompare(b.runId));
   }
 
-  /** Applies `change` to the latest record and writes it back; undefined if the run does not exist. */
-  async update(runId: string, change: (record: RunRecord) => void): Promise<RunRecord | undefined> {
+  /**
+   * Applies `change` to the latest record and writes it back (not when `change` returns false);
+   * undefined if the run does not exist.
+   */
+  async update(runId: string, change: (record: RunRecord) => void | false): Promise<RunRecord | undefined> {
     for (;;) {
       const entry = await this.kv.get(runId);
       if (!entry || entry.operation !== "PUT") return undefined;
       const record = fromBinary(RunRecordSchema, entry.value);
-      change(record);
+      if (change(record) === false) return record;
       try {
         await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision);
         return record;

@@ -13,8 +13,11 @@ export interface EpochVerdict {
 export class DecisionMailbox {
   private readonly arrived = new Map<number, EpochVerdict>();
   private readonly waiting = new Map<number, (verdict: EpochVerdict) => void>();
+  /** Decisions for epochs before this one were taken already: repeats are dropped. */
+  private nextEpoch = 0;
 
   deliver(epoch: number, verdict: EpochVerdict): void {
+    if (epoch < this.nextEpoch) return;
     const waiter = this.waiting.get(epoch);
     if (waiter) {
       this.waiting.delete(epoch);
@@ -26,9 +29,12 @@ export class DecisionMailbox {
 
   /** Resolves with the decision for `epoch`, or rejects when the signal aborts. */
   wait(epoch: number, signal: AbortSignal): Promise<EpochVerdict> {
+    this.nextEpoch = Math.max(this.nextEpoch, epoch);
+    for (const early of this.arrived.keys()) if (early < epoch) this.arrived.delete(early);
     const ready = this.arrived.get(epoch);
     if (ready) {
       this.arrived.delete(epoch);
+      this.nextEpoch = epoch + 1;
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
@@ -40,6 +46,7 @@ export class DecisionMailbox {
       signal.addEventListener("abort", onAbort, { once: true });
       this.waiting.set(epoch, (verdict) => {
         signal.removeEventListener("abort", onAbort);
+        this.nextEpoch = epoch + 1;
         resolve(verdict);
       });
     });

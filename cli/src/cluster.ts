@@ -1,0 +1,145 @@
+import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
+import { Decision, RunService, RunState, type EpochMetrics, type RunRecord } from "@mnist/protocol";
+import { UsageError } from "./errors.js";
+import { fixed, percent } from "./table.js";
+
+export const defaultServer = "localhost:50051";
+
+/** The evaluator's address: --server, else MNISTCTL_SERVER, else localhost:50051. */
+export function serverAddress(flag: string | undefined): string {
+  const address = flag ?? process.env.MNISTCTL_SERVER ?? defaultServer;
+  if (!/^[^\s:/]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
+    throw new UsageError(`mnistctl: server ${JSON.stringify(address)} is not allowed; host:port, such as localhost:50051`);
+  }
+  return address;
+}
+
+export const serverFlag = { server: { type: "string" } } as const;
+
+/** Runs `use` with a RunService client, turning gRPC failures into one readable line. */
+export async function withRunService<T>(command: string, server: string | undefined, use: (client: Client<typeof RunService>) => Promise<T>): Promise<T> {
+  const address = serverAddress(server);
+  const client = createClient(RunService, address);
+  try {
+    return await use(client);
+  } catch (error) {
+    if (error instanceof GrpcStatusError) {
+      if (error.code === status.UNAVAILABLE) throw new ClusterError(`mnistctl ${command}: the evaluator at ${address} is unavailable (${error.message})`);
+      if (error.code === status.INVALID_ARGUMENT || error.code === status.NOT_FOUND) throw new UsageError(`mnistctl ${command}: ${error.message}`);
+      throw new ClusterError(`mnistctl ${command}: ${status[error.code]}: ${error.message}`);
+    }
+    throw error;
+  } finally {
+    client.close();
+  }
+}
+
+/** The cluster refused or failed a request: exit 1 with one line. */
+export class ClusterError extends Error {
+  override readonly name = "ClusterError";
+  readonly exitCode = 1;
+}
+
+export const stateName: Record<RunState, string> = {
+  [RunState.UNSPECIFIED]: "unknown",
+  [RunState.QUEUED]: "queued",
+  [RunState.RUNNING]: "running",
+  [RunState.FINISHED]: "finished",
+  [RunState.STOPPED]: "stopped",
+  [RunState.FAILED]: "failed",
+};
+
+export const decisionLabel: Record<Decision, string> = {
+  [Decision.UNSPECIFIED]: "",
+  [Decision.CONTINUE]: "continue",
+  [Decision.DECAY_ETA]: "decay-eta",
+  [Decision.STOP]: "stop",
+};
+
+/** An epoch as the evaluator logs it: the same field names as `mnistctl train --json`. */
+export function epochFields(metrics: EpochMetrics): Record<string, unknown> {
+  const fields: Record<string, unknown> = { epoch: metrics.epoch, eta: metrics.eta, trainSeconds: metrics.trainSeconds, imagesPerSecond: metrics.imagesPerSecond };
+  for (const key of ["valAccuracy", "valCost", "trainCost", "trainAccuracy", "testAccuracy"] as const) if (metrics[key] !== undefined) fields[key] = metrics[key];
+  fields.decision = decisionLabel[metrics.decision];
+  return fields;
+}
+
+export function finishedFields(run: RunRecord): Record<string, unknown> {
+  return {
+    run: run.runId,
+    state: stateName[run.state],
+    testAccuracy: run.testAccuracy,
+    bestEpoch: run.bestEpoch,
+    bestValAccuracy: run.bestValAccuracy,
+    stopReason: run.stopReason,
+    wallSeconds: run.wallSeconds,
+    epochs: run.epochs.length,
+    ...(run.error ? { error: run.error } : {}),
+  };
+}
+
+const epochColumns: [string, number, (m: EpochMetrics) => string][] = [
+  ["epoch", 5, (m) => String(m.epoch)],
+  ["eta", 10, (m) => String(Number(m.eta.toPrecision(6)))],
+  ["train s", 8, (m) => fixed(m.trainSeconds, 3)],
+  ["images/s", 9, (m) => String(Math.round(m.imagesPerSecond))],
+  ["val acc", 8, (m) => percent(m.valAccuracy)],
+  ["val cost", 8, (m) => fixed(m.valCost, 4)],
+  ["train cost", 10, (m) => fixed(m.trainCost, 4)],
+  ["train acc", 9, (m) => percent(m.trainAccuracy)],
+  ["test acc", 8, (m) => percent(m.testAccuracy)],
+  ["decision", 9, (m) => decisionLabel[m.decision]],
+];
+
+/** Prints epochs as table rows (header first) or JSON lines, as they arrive. */
+export class EpochPrinter {
+  private headerDone = false;
+  private columns = epochColumns;
+
+  constructor(
+    private readonly json: boolean,
+    private readonly runId: string,
+  ) {}
+
+  epoch(metrics: EpochMetrics): void {
+    if (this.json) {
+      process.stdout.write(`${JSON.stringify({ msg: "epoch", run: this.runId, ...epochFields(metrics) })}\n`);
+      return;
+    }
+    if (!this.headerDone) {
+      this.columns = epochColumns.filter(([header, , cell]) => ["epoch", "eta", "train s", "images/s", "val acc", "val cost", "decision"].includes(header) || cell(metrics) !== "");
+      process.stdout.write(`${this.columns.map(([header, width]) => header.padStart(width)).join("  ")}\n`);
+      this.headerDone = true;
+    }
+    process.stdout.write(`${this.columns.map(([, width, cell]) => cell(metrics).padStart(width)).join("  ")}\n`);
+  }
+
+  finished(run: RunRecord): void {
+    if (this.json) {
+      process.stdout.write(`${JSON.stringify({ msg: "run finished", ...finishedFields(run) })}\n`);
+      return;
+    }
+    process.stdout.write(`${summary(run)}\n`);
+  }
+}
+
+export function summary(run: RunRecord): string {
+  const parts = [`run ${run.runId} ${stateName[run.state]}`];
+  if (run.epochs.length > 0) parts.push(`best validation accuracy ${percent(run.bestValAccuracy)} at epoch ${run.bestEpoch}`);
+  if (run.testAccuracy !== undefined) parts.push(`test accuracy ${percent(run.testAccuracy)}`);
+  if (run.stopReason) parts.push(`stopped: ${run.stopReason}`);
+  if (run.wallSeconds) parts.push(`${run.wallSeconds.toFixed(1)} s`);
+  return parts.join("; ");
+}
+
+/** Streams a run's epochs until it ends; returns the final record. */
+export async function follow(client: Client<typeof RunService>, runId: string, printer: EpochPrinter, signal?: AbortSignal): Promise<RunRecord> {
+  for await (const event of client.watchRun({ runId }, { signal })) {
+    if (event.event.case === "epoch") printer.epoch(event.event.value);
+    else if (event.event.case === "finished") {
+      printer.finished(event.event.value);
+      return event.event.value;
+    }
+  }
+  throw new ClusterError(`mnistctl: the watch of run ${runId} ended before the run did`);
+}

@@ -1,0 +1,116 @@
+import { RunState, type RunRecord } from "@mnist/protocol";
+import { resolveRunSpec } from "@mnist/training";
+import type { Command } from "../command.js";
+import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
+import { UsageError } from "../errors.js";
+import { FlagReader, parseFlags } from "../flags.js";
+import { formatTable, percent } from "../table.js";
+
+function oneId(command: string, positionals: string[], extra = ""): string {
+  if (positionals.length !== 1) throw new UsageError(`mnistctl ${command}: expected one run id${extra}, got ${positionals.length} arguments`);
+  return positionals[0]!;
+}
+
+/** A run record as JSON: protobuf-es messages carry bigints and type names JSON.stringify can't take. */
+export function recordJson(run: RunRecord): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(run, (key, value: unknown) => (key === "$typeName" ? undefined : typeof value === "bigint" ? String(value) : value))) as Record<string, unknown>;
+}
+
+function describe(run: RunRecord): string {
+  const spec = run.spec ? resolveRunSpec(run.spec) : undefined;
+  const hidden = spec ? spec.sizes.join(",") : "?";
+  return spec ? `[${hidden}] eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}` : "";
+}
+
+export function runsTable(runs: RunRecord[]): string {
+  return formatTable(
+    ["run", "name", "state", "network", "epochs", "best val", "test", "eta", "stop reason"],
+    runs.map((run) => [run.runId, run.spec?.name ?? "", stateName[run.state], describe(run), run.epochs.length, percent(run.epochs.length ? run.bestValAccuracy : undefined), percent(run.testAccuracy), Number(run.eta.toPrecision(6)), run.stopReason || run.error]),
+  );
+}
+
+export const listCommand: Command = {
+  name: "list",
+  summary: "list runs",
+  usage: "mnistctl list [--json] [--server HOST:PORT]",
+  run: async (argv) => {
+    const { values } = parseFlags("list", argv, { ...serverFlag, json: { type: "boolean" } });
+    return withRunService("list", values.server, async (client) => {
+      const { runs } = await client.listRuns({});
+      if (values.json) for (const run of runs) process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
+      else process.stdout.write(runs.length === 0 ? "no runs\n" : `${runsTable(runs)}\n`);
+      return 0;
+    });
+  },
+};
+
+export const getCommand: Command = {
+  name: "get",
+  summary: "show one run",
+  usage: "mnistctl get ID [--json] [--server HOST:PORT]",
+  run: async (argv) => {
+    const { values, positionals } = parseFlags("get", argv, { ...serverFlag, json: { type: "boolean" } }, true);
+    const runId = oneId("get", positionals);
+    return withRunService("get", values.server, async (client) => {
+      const { run } = await client.getRun({ runId });
+      if (!run) throw new UsageError(`mnistctl get: run ${runId} not found`);
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
+        return 0;
+      }
+      process.stdout.write(`${runsTable([run])}\n\n`);
+      const printer = new EpochPrinter(false, runId);
+      for (const epoch of run.epochs) printer.epoch(epoch);
+      process.stdout.write(`${summary(run)}\n`);
+      return 0;
+    });
+  },
+};
+
+export const watchCommand: Command = {
+  name: "watch",
+  summary: "stream a run's epochs until it ends",
+  usage: "mnistctl watch ID [--json] [--server HOST:PORT]",
+  run: async (argv) => {
+    const { values, positionals } = parseFlags("watch", argv, { ...serverFlag, json: { type: "boolean" } }, true);
+    const runId = oneId("watch", positionals);
+    return withRunService("watch", values.server, async (client) => {
+      const finished = await follow(client, runId, new EpochPrinter(values.json ?? false, runId));
+      return finished.state === RunState.FAILED ? 1 : 0;
+    });
+  },
+};
+
+export const stopCommand: Command = {
+  name: "stop",
+  summary: "stop a run",
+  usage: "mnistctl stop ID [--reason TEXT] [--json] [--server HOST:PORT]",
+  run: async (argv) => {
+    const { values, positionals } = parseFlags("stop", argv, { ...serverFlag, reason: { type: "string" }, json: { type: "boolean" } }, true);
+    const runId = oneId("stop", positionals);
+    return withRunService("stop", values.server, async (client) => {
+      const { run } = await client.stopRun({ runId, reason: values.reason ?? "" });
+      if (values.json) process.stdout.write(`${JSON.stringify(finishedFields(run!))}\n`);
+      else process.stdout.write(`${summary(run!)}\n`);
+      return 0;
+    });
+  },
+};
+
+export const setLearningRateCommand: Command = {
+  name: "set-lr",
+  summary: "set a run's learning rate",
+  usage: "mnistctl set-lr ID ETA [--server HOST:PORT]",
+  run: async (argv) => {
+    const { values, positionals } = parseFlags("set-lr", argv, serverFlag, true);
+    if (positionals.length !== 2) throw new UsageError(`mnistctl set-lr: expected a run id and a learning rate, got ${positionals.length} arguments`);
+    const [runId, raw] = positionals as [string, string];
+    const eta = new FlagReader("set-lr").number("eta", raw)!;
+    if (!(eta > 0)) throw new UsageError(`mnistctl set-lr: eta ${raw} is not allowed; a learning rate greater than 0`);
+    return withRunService("set-lr", values.server, async (client) => {
+      const { run } = await client.setLearningRate({ runId, eta });
+      process.stdout.write(`run ${runId}: eta ${eta} from epoch ${run!.epochs.length}\n`);
+      return 0;
+    });
+  },
+};

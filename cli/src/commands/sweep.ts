@@ -1,0 +1,182 @@
+import { create } from "@bufbuild/protobuf";
+import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import type { Command } from "../command.js";
+import { serverFlag, stateName, withRunService } from "../cluster.js";
+import { isTerminalState } from "../run-states.js";
+import { UsageError } from "../errors.js";
+import { FlagReader, parseFlags } from "../flags.js";
+import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
+import { formatTable, percent } from "../table.js";
+
+const usage = [
+  "mnistctl sweep [--eta LIST] [--lambda LIST] [--hidden LIST] [--mb LIST] [--random N [--sweep-seed S]] [flags] [--json] [--server HOST:PORT]",
+  "",
+  "A grid search over the lists (every combination), or with --random N, N combinations drawn",
+  "at random: from the lists, or log-uniformly from a range LOW:HIGH (--eta and --lambda).",
+  "  --eta 0.1,0.5,1.0   --lambda 0,1,5   --mb 10,100   --hidden 30,100,100-30 (hidden layers; - between layers)",
+  "Every other flag sets the runs' common spec:",
+  specFlagsHelp,
+  "The runs queue on the evaluator and spread over the trainers; the sweep waits for all of them",
+  "and prints them ranked by best validation accuracy.",
+].join("\n");
+
+type Axis = { values: number[] } | { low: number; high: number };
+
+function axis(reader: FlagReader, flag: string, raw: string | undefined, integer: boolean): Axis | undefined {
+  if (raw === undefined) return undefined;
+  const range = /^([^:]+):([^:]+)$/.exec(raw);
+  if (range && !integer) {
+    const [low, high] = [Number(range[1]), Number(range[2])];
+    if (!(low > 0 && high > low && Number.isFinite(high))) reader.fail(flag, raw, "a range LOW:HIGH with 0 < LOW < HIGH");
+    return { low, high };
+  }
+  const values = raw.split(",").map((part) => Number(part.trim()));
+  if (values.some((value) => !Number.isFinite(value) || (integer && !Number.isInteger(value)))) {
+    reader.fail(flag, raw, integer ? "comma-separated whole numbers" : "comma-separated numbers, or a range LOW:HIGH with --random");
+  }
+  return { values };
+}
+
+function hiddenLayers(reader: FlagReader, raw: string | undefined): number[][] | undefined {
+  if (raw === undefined) return undefined;
+  const options = raw.split(",").map((item) => item.split("-").map((size) => Number(size.trim())));
+  if (options.some((layers) => layers.some((size) => !Number.isInteger(size) || size < 1))) reader.fail("hidden", raw, "comma-separated hidden layers such as 30,100,100-30");
+  return options;
+}
+
+/** splitmix64: the sweep's draws are seeded like everything else. */
+function random(seed: bigint): () => number {
+  let state = BigInt.asUintN(64, seed);
+  return () => {
+    state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
+    let z = state;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
+  };
+}
+
+interface Point {
+  eta?: number;
+  lambda?: number;
+  miniBatch?: number;
+  hidden?: number[];
+}
+
+function draw(axisOf: Axis | undefined, next: () => number): number | undefined {
+  if (!axisOf) return undefined;
+  if ("values" in axisOf) return axisOf.values[Math.floor(next() * axisOf.values.length)];
+  return Number(Math.exp(Math.log(axisOf.low) + next() * (Math.log(axisOf.high) - Math.log(axisOf.low))).toPrecision(4));
+}
+
+function grid(eta?: Axis, lambda?: Axis, mb?: Axis, hidden?: number[][]): Point[] {
+  const list = <T>(values: T[] | undefined): (T | undefined)[] => (values && values.length > 0 ? values : [undefined]);
+  const values = (a?: Axis) => (a && "values" in a ? a.values : undefined);
+  const points: Point[] = [];
+  for (const e of list(values(eta))) for (const l of list(values(lambda))) for (const m of list(values(mb))) for (const h of list(hidden)) points.push({ eta: e, lambda: l, miniBatch: m, hidden: h });
+  return points;
+}
+
+function specAt(base: RunSpec, point: Point, index: number): RunSpec {
+  const spec = create(RunSpecSchema, base);
+  spec.name = `${base.name || "sweep"}-${index}`;
+  if (point.eta !== undefined) spec.eta = point.eta;
+  if (point.lambda !== undefined) spec.lambda = point.lambda;
+  if (point.miniBatch !== undefined) spec.miniBatch = point.miniBatch;
+  if (point.hidden !== undefined) {
+    const sizes = base.sizes.length > 0 ? base.sizes : [784, 30, 10];
+    spec.sizes = [sizes[0]!, ...point.hidden, sizes.at(-1)!];
+  }
+  return spec;
+}
+
+export const sweepCommand: Command = {
+  name: "sweep",
+  summary: "grid or random search over eta, lambda, hidden sizes and mini-batch size",
+  usage,
+  run: async (argv) => {
+    const name = "sweep";
+    const { eta: _eta, lambda: _lambda, mb: _mb, ...commonFlags } = specFlags;
+    const { values } = parseFlags(name, argv, {
+      ...commonFlags,
+      ...serverFlag,
+      eta: { type: "string" },
+      lambda: { type: "string" },
+      mb: { type: "string" },
+      hidden: { type: "string" },
+      random: { type: "string" },
+      "sweep-seed": { type: "string" },
+      json: { type: "boolean" },
+    });
+    const reader = new FlagReader(name);
+    const etaAxis = axis(reader, "eta", values.eta, false);
+    const lambdaAxis = axis(reader, "lambda", values.lambda, false);
+    const mbAxis = axis(reader, "mb", values.mb, true);
+    const hidden = hiddenLayers(reader, values.hidden);
+    const count = reader.integer("random", values.random);
+    if (count !== undefined && (count < 1 || count > 1000)) reader.fail("random", values.random!, "a whole number from 1 to 1000");
+    const ranges = [etaAxis, lambdaAxis].some((a) => a && "low" in a);
+    if (ranges && count === undefined) throw new UsageError("mnistctl sweep: a range LOW:HIGH needs --random N");
+    let points: Point[];
+    if (count === undefined) points = grid(etaAxis, lambdaAxis, mbAxis, hidden);
+    else {
+      const next = random(reader.bigint("sweep-seed", values["sweep-seed"]) ?? 1n);
+      points = Array.from({ length: count }, () => ({
+        eta: draw(etaAxis, next),
+        lambda: draw(lambdaAxis, next),
+        miniBatch: draw(mbAxis, next),
+        hidden: hidden?.[Math.floor(next() * hidden.length)],
+      }));
+    }
+    if (points.length > 1000) throw new UsageError(`mnistctl sweep: ${points.length} runs is too many; at most 1000`);
+    const base = runSpecFromFlags(name, values);
+    const specs = points.map((point, index) => specAt(base, point, index));
+    for (const spec of specs) resolveFlagsSpec(name, spec);
+
+    return withRunService(name, values.server, async (client) => {
+      const ids: string[] = [];
+      for (const spec of specs) ids.push((await client.launchRun({ spec })).runId);
+      if (!values.json) process.stdout.write(`launched ${ids.length} runs: ${ids.join(" ")}\n`);
+      const finished = new Map<string, RunRecord>();
+      while (finished.size < ids.length) {
+        for (const runId of ids) {
+          if (finished.has(runId)) continue;
+          const { run } = await client.getRun({ runId });
+          if (run && isTerminalState(run.state)) {
+            finished.set(runId, run);
+            if (!values.json) process.stdout.write(`${runId} ${run.spec?.name} ${stateName[run.state]}: best validation accuracy ${percent(run.bestValAccuracy)}\n`);
+          }
+        }
+        if (finished.size < ids.length) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const ranked = ids.map((id) => finished.get(id)!).sort((a, b) => b.bestValAccuracy - a.bestValAccuracy || a.runId.localeCompare(b.runId));
+      const rows = ranked.map((run, rank) => {
+        const spec = run.spec!;
+        return {
+          rank: rank + 1,
+          run: run.runId,
+          name: spec.name,
+          eta: spec.eta ?? 0.5,
+          lambda: spec.lambda,
+          miniBatch: spec.miniBatch ?? 10,
+          sizes: spec.sizes.length > 0 ? spec.sizes.join(",") : "784,30,10",
+          epochs: run.epochs.length,
+          bestValAccuracy: run.bestValAccuracy,
+          testAccuracy: run.testAccuracy,
+          state: stateName[run.state],
+          stopReason: run.stopReason,
+        };
+      });
+      if (values.json) for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+      else {
+        process.stdout.write(
+          `${formatTable(
+            ["rank", "run", "name", "eta", "lambda", "mb", "sizes", "epochs", "best val", "test", "state", "stop reason"],
+            rows.map((r) => [r.rank, r.run, r.name, r.eta, r.lambda, r.miniBatch, r.sizes, r.epochs, percent(r.bestValAccuracy), percent(r.testAccuracy), r.state, r.stopReason]),
+          )}\n`,
+        );
+      }
+      return ranked.some((run) => run.state === RunState.FAILED) ? 1 : 0;
+    });
+  },
+};

@@ -1,0 +1,249 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import { checkpointObjectName, deleteCheckpoint, latestObjectName, liveTrainers, readCheckpoint } from "@mnist/cluster";
+import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
+import { GrpcStatusError, status } from "@mnist/grpc";
+import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord } from "@mnist/protocol";
+import type { Logger } from "@mnist/runtime";
+import { decideEpoch, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
+import type { NatsConnection } from "nats";
+import type { Placement } from "./placement.js";
+import { isTerminal, type RunStore } from "./run-store.js";
+import type { RunControl } from "./run-service.js";
+
+const decisionOf: Record<DecisionName, Decision> = { continue: Decision.CONTINUE, "decay-eta": Decision.DECAY_ETA, stop: Decision.STOP };
+const decisionName: Partial<Record<Decision, DecisionName>> = { [Decision.CONTINUE]: "continue", [Decision.DECAY_ETA]: "decay-eta", [Decision.STOP]: "stop" };
+
+/** The policy's memory, kept in the run record so a restarted evaluator decides the same way. */
+function policyOf(record: RunRecord, spec: ResolvedRunSpec): PolicyState {
+  const started = record.epochs.length > 0;
+  return {
+    eta0: spec.eta,
+    eta: record.eta || spec.eta,
+    bestAccuracy: started ? record.bestValAccuracy : -Infinity,
+    bestEpoch: started ? record.bestEpoch : -1,
+    lastDecayEpoch: record.lastDecayEpoch ?? -1,
+    etaHistory: record.etaHistory.length > 0 ? record.etaHistory.map(({ epoch, eta }) => ({ epoch, eta })) : [{ epoch: 0, eta: spec.eta }],
+  };
+}
+
+function wallSeconds(record: RunRecord): number {
+  const from = record.startedAt ?? record.createdAt;
+  return from ? (Date.now() - timestampDate(from).getTime()) / 1000 : 0;
+}
+
+/**
+ * The evaluator's steering: scores every epoch checkpoint on held-out data with the native core,
+ * decides with the shared policy (early stopping, eta decay), records the result and tells the
+ * trainer. Everything it decides is in the run record before the trainer hears of it, so a
+ * restarted evaluator repeats a decision instead of taking a different one.
+ */
+export class Steering implements RunControl {
+  constructor(
+    private readonly nats: NatsConnection,
+    private readonly store: RunStore,
+    private readonly placement: Placement,
+    private readonly mnist: Mnist,
+    private readonly logger: Logger,
+  ) {}
+
+  queued(): void {
+    this.placement.kick();
+  }
+
+  async handle(announcement: CheckpointAnnouncement): Promise<void> {
+    const { runId, epoch } = announcement;
+    const record = await this.store.get(runId);
+    if (!record) {
+      this.logger.warn({ run: runId, epoch }, "checkpoint of an unknown run ignored");
+      return;
+    }
+    if (isTerminal(record.state)) {
+      await this.tellTrainer(runId, epoch, Decision.STOP, 0, record.stopReason);
+      return;
+    }
+    if (announcement.error) {
+      await this.finish(record, RunState.FAILED, `training failed in epoch ${epoch}: ${announcement.error}`, { error: announcement.error });
+      return;
+    }
+    const known = record.epochs.find((metrics) => metrics.epoch === epoch);
+    if (known) {
+      // Seen before (an evaluator restart, a resumed trainer): repeat the recorded decision.
+      await this.tellTrainer(runId, epoch, known.decision, record.eta, record.stopReason);
+      return;
+    }
+    const spec = resolveRunSpec(record.spec!);
+    const checkpoint = await readCheckpoint(this.nats, announcement.objectName);
+    if (!checkpoint) {
+      await this.finish(record, RunState.FAILED, `checkpoint ${announcement.objectName} of epoch ${epoch} is missing`);
+      return;
+    }
+    const { network } = decodeCheckpoint(checkpoint.state, announcement.objectName);
+    const metrics = this.measure(network, spec, announcement);
+    const { state: policy, decision } = decideEpoch(policyOf(record, spec), spec.stopping, epoch, metrics.valAccuracy!, spec.epochs);
+    metrics.decision = decisionOf[decision.decision];
+    const previousBest = record.epochs.length > 0 ? record.bestEpoch : -1;
+
+    let finalFields: Partial<RunRecord> = {};
+    if (decision.decision === "stop") {
+      const best = decision.improved ? network : await this.loadNetwork(runId, policy.bestEpoch);
+      finalFields = { testAccuracy: score(best, this.mnist.test, spec).accuracy, stopReason: decision.reason ?? "stopped" };
+    }
+    let applied = false;
+    const updated = await this.store.update(runId, (current) => {
+      if (isTerminal(current.state) || current.epochs.some((m) => m.epoch === epoch)) return false;
+      applied = true;
+      current.epochs.push(metrics);
+      current.bestEpoch = policy.bestEpoch;
+      current.bestValAccuracy = policy.bestAccuracy;
+      current.eta = policy.eta;
+      current.lastDecayEpoch = policy.lastDecayEpoch >= 0 ? policy.lastDecayEpoch : undefined;
+      current.etaHistory = policy.etaHistory.map((change) => ({ $typeName: "mnist.v1.EtaChange", ...change }));
+      current.blasThreads = announcement.blasThreads;
+      if (decision.decision === "stop") {
+        Object.assign(current, finalFields);
+        current.state = RunState.FINISHED;
+        current.finishedAt = timestampNow();
+        current.wallSeconds = wallSeconds(current);
+      }
+    });
+    if (!updated || !applied) return;
+    // Keep the best epoch's weights (for export and the final test) and the latest (for resuming).
+    if (decision.improved && previousBest >= 0 && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest));
+    if (!decision.improved) await deleteCheckpoint(this.nats, checkpointObjectName(runId, epoch));
+
+    this.logger.info({ run: runId, ...this.logFields(metrics), decision: decision.decision }, "epoch");
+    if (updated.state === RunState.FINISHED) {
+      this.logger.info(
+        { run: runId, testAccuracy: updated.testAccuracy, bestEpoch: updated.bestEpoch, bestValAccuracy: updated.bestValAccuracy, stopReason: updated.stopReason, wallSeconds: updated.wallSeconds },
+        "run finished",
+      );
+      this.placement.kick();
+    }
+    await this.tellTrainer(runId, epoch, metrics.decision, updated.eta, updated.stopReason);
+  }
+
+  private measure(network: Network, spec: ResolvedRunSpec, announcement: CheckpointAnnouncement): EpochMetrics {
+    const validation = score(network, this.mnist.validation, spec);
+    const metrics = create(EpochMetricsSchema, {
+      runId: announcement.runId,
+      epoch: announcement.epoch,
+      eta: announcement.eta,
+      trainSeconds: announcement.trainSeconds,
+      imagesPerSecond: announcement.imagesPerSecond,
+      valAccuracy: validation.accuracy,
+      valCost: validation.cost,
+    });
+    if (spec.monitor.trainCost || spec.monitor.trainAccuracy) {
+      const training = spec.trainLimit > 0 ? sliceDataset(this.mnist.training, 0, spec.trainLimit) : this.mnist.training;
+      const train = score(network, training, spec);
+      if (spec.monitor.trainCost) metrics.trainCost = train.cost;
+      if (spec.monitor.trainAccuracy) metrics.trainAccuracy = train.accuracy;
+    }
+    if (spec.monitor.testAccuracy || spec.evalOn === "test") metrics.testAccuracy = score(network, this.mnist.test, spec).accuracy;
+    return metrics;
+  }
+
+  private logFields(metrics: EpochMetrics) {
+    const { epoch, eta, valAccuracy, valCost, trainCost, trainAccuracy, testAccuracy, trainSeconds, imagesPerSecond } = metrics;
+    const fields: Record<string, number> = { epoch, eta, valAccuracy: valAccuracy!, valCost: valCost! };
+    if (trainCost !== undefined) fields.trainCost = trainCost;
+    if (trainAccuracy !== undefined) fields.trainAccuracy = trainAccuracy;
+    if (testAccuracy !== undefined) fields.testAccuracy = testAccuracy;
+    return { ...fields, trainSeconds, imagesPerSecond };
+  }
+
+  private async loadNetwork(runId: string, epoch: number | "latest"): Promise<Network> {
+    const name = epoch === "latest" ? latestObjectName(runId) : checkpointObjectName(runId, epoch);
+    const checkpoint = await readCheckpoint(this.nats, name);
+    if (!checkpoint) throw new GrpcStatusError(status.NOT_FOUND, `checkpoint ${name} not found`);
+    return decodeCheckpoint(checkpoint.state, name).network;
+  }
+
+  /**
+   * Sends a decision to whichever trainer holds the run now, re-reading the record between
+   * attempts: the run may have moved to another trainer meanwhile. Gives up after a while;
+   * placing the run again repeats its last decision.
+   */
+  async tellTrainer(runId: string, epoch: number, decision: Decision, eta: number, reason: string): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const record = await this.store.get(runId);
+      const trainer = record && (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === record.trainerId);
+      if (trainer) {
+        try {
+          await this.placement.trainer(trainer.address).decide({ runId, epoch, decision, eta, reason }, { timeoutMs: 10_000 });
+          return;
+        } catch (error) {
+          if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND && decision === Decision.STOP) return;
+          this.logger.debug({ run: runId, epoch, err: error }, "decision not delivered; retrying");
+        }
+      }
+      if (record && isTerminal(record.state) && decision === Decision.STOP && !trainer) return;
+      await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+    }
+    this.logger.warn({ run: runId, epoch, decision: decisionName[decision] }, "decision not delivered; it is repeated when the run is placed again");
+  }
+
+  /** After a (re)placement: a resumed run waits for the decision on the epoch it resumed from. */
+  async placed(run: RunRecord, startEpoch: number): Promise<void> {
+    if (startEpoch === 0) return;
+    const decided = run.epochs.find((metrics) => metrics.epoch === startEpoch - 1);
+    if (decided) await this.tellTrainer(run.runId, decided.epoch, decided.decision, run.eta, run.stopReason);
+  }
+
+  private async finish(record: RunRecord, state: RunState, reason: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
+    const spec = resolveRunSpec(record.spec!);
+    let testAccuracy: number | undefined;
+    if (record.epochs.length > 0) testAccuracy = score(await this.loadNetwork(record.runId, record.bestEpoch), this.mnist.test, spec).accuracy;
+    const updated =
+      (await this.store.update(record.runId, (current) => {
+        if (isTerminal(current.state)) return false;
+        Object.assign(current, extra);
+        current.state = state;
+        current.stopReason = reason;
+        current.testAccuracy = testAccuracy;
+        current.finishedAt = timestampNow();
+        current.wallSeconds = wallSeconds(current);
+      })) ?? record;
+    const log = state === RunState.FAILED ? this.logger.error.bind(this.logger) : this.logger.info.bind(this.logger);
+    log({ run: record.runId, testAccuracy, bestEpoch: updated.bestEpoch, stopReason: reason, wallSeconds: updated.wallSeconds }, "run finished");
+    this.placement.kick();
+    return updated;
+  }
+
+  async stop(run: RunRecord, reason: string): Promise<RunRecord> {
+    const updated = await this.finish(run, RunState.STOPPED, reason);
+    const trainer = run.state === RunState.RUNNING ? (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === run.trainerId) : undefined;
+    if (trainer) {
+      await this.placement
+        .trainer(trainer.address)
+        .stopTraining({ runId: run.runId, reason }, { timeoutMs: 30_000 })
+        .catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "trainer did not confirm the stop"));
+    }
+    return updated;
+  }
+
+  async setLearningRate(run: RunRecord, eta: number): Promise<RunRecord> {
+    const next = run.epochs.length;
+    const updated = await this.store.update(run.runId, (current) => {
+      current.eta = eta;
+      current.etaHistory = [...current.etaHistory.filter((change) => change.epoch !== next), { $typeName: "mnist.v1.EtaChange", epoch: next, eta }];
+    });
+    const trainer = run.state === RunState.RUNNING ? (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === run.trainerId) : undefined;
+    if (trainer) {
+      await this.placement
+        .trainer(trainer.address)
+        .setLearningRate({ runId: run.runId, eta }, { timeoutMs: 10_000 })
+        .catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "trainer did not take the new learning rate; it applies with the next decision"));
+    }
+    this.logger.info({ run: run.runId, eta, fromEpoch: next }, "learning rate set");
+    return updated ?? run;
+  }
+
+  async network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }> {
+    if (run.epochs.length === 0) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${run.runId} has no trained epoch yet`);
+    const last = choice === NetworkChoice.LAST;
+    const network = await this.loadNetwork(run.runId, last ? "latest" : run.bestEpoch);
+    return { epoch: last ? run.epochs.at(-1)!.epoch : run.bestEpoch, bytes: encodeCheckpoint(network) };
+  }
+}

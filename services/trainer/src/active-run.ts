@@ -1,0 +1,135 @@
+import { create } from "@bufbuild/protobuf";
+import { announceFailure, publishCheckpoint } from "@mnist/cluster";
+import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
+import type { EpochSource } from "@mnist/augment";
+import { Decision, RunCheckpointSchema } from "@mnist/protocol";
+import type { Logger } from "@mnist/runtime";
+import { trainEpochFrom, type ResolvedRunSpec } from "@mnist/training";
+import type { NatsConnection } from "nats";
+import { DecisionMailbox } from "./decisions.js";
+
+export interface RunContext {
+  nats: NatsConnection;
+  logger: Logger;
+  trainerId: string;
+}
+
+export interface RunStart {
+  state: TrainingState;
+  source: EpochSource;
+  /** The first epoch to train. */
+  epoch: number;
+  eta: number;
+  examplesSeen: bigint;
+  /** Resumed runs first wait for the evaluator's decision on the checkpoint they resumed from. */
+  awaitDecisionFor?: number;
+}
+
+/**
+ * One run on this trainer: train an epoch from the augment stream, store and announce its
+ * checkpoint, wait for the evaluator's decision (synchronous steering), repeat until told to
+ * stop. `done` settles when the loop has ended, whatever the reason.
+ */
+export class ActiveRun {
+  readonly mailbox = new DecisionMailbox();
+  readonly done: Promise<void>;
+  epoch: number;
+  eta: number;
+  paused = false;
+  private readonly abort = new AbortController();
+  private resumeWaiters: (() => void)[] = [];
+  private examplesSeen: bigint;
+
+  constructor(
+    readonly runId: string,
+    readonly spec: ResolvedRunSpec,
+    private readonly start: RunStart,
+    private readonly context: RunContext,
+  ) {
+    this.epoch = start.epoch;
+    this.eta = start.eta;
+    this.examplesSeen = start.examplesSeen;
+    this.done = this.loop();
+  }
+
+  /** Ends the run's loop at the next opportunity (an epoch in progress is abandoned). */
+  stop(reason: string): void {
+    if (!this.abort.signal.aborted) this.abort.abort(new Error(reason));
+    this.resume();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const wake of this.resumeWaiters.splice(0)) wake();
+  }
+
+  private get log(): Logger {
+    return this.context.logger;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.abort.signal;
+    const { state, source } = this.start;
+    try {
+      if (this.start.awaitDecisionFor !== undefined && !(await this.awaitDecision(this.start.awaitDecisionFor))) return;
+      for (;;) {
+        await this.unpaused();
+        if (signal.aborted) return;
+        const epoch = this.epoch;
+        const eta = this.eta;
+        const timing = await trainEpochFrom(state, source, this.spec, epoch, eta, signal);
+        this.examplesSeen += BigInt(timing.examples);
+        const checkpoint = create(RunCheckpointSchema, {
+          runId: this.runId,
+          epoch,
+          eta,
+          state: encodeCheckpoint(state.network, state.velocities),
+          examplesSeen: this.examplesSeen,
+          blasThreads: getBlasThreads(),
+          trainSeconds: timing.trainSeconds,
+          imagesPerSecond: timing.imagesPerSecond,
+        });
+        await publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId);
+        this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
+        if (!(await this.awaitDecision(epoch))) return;
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      const message = error instanceof Error ? error.message : String(error);
+      this.log.error({ run: this.runId, epoch: this.epoch, err: error }, "run failed");
+      await announceFailure(this.context.nats, { runId: this.runId, epoch: this.epoch, eta: this.eta, trainerId: this.context.trainerId, error: message }).catch(
+        (announceError: unknown) => this.log.error({ run: this.runId, err: announceError }, "could not report the failure"),
+      );
+    } finally {
+      this.abort.abort(new Error("run ended"));
+      await source.close();
+    }
+  }
+
+  /** Waits for the decision on `epoch` and applies it; false when the run ends. */
+  private async awaitDecision(epoch: number): Promise<boolean> {
+    let verdict;
+    try {
+      verdict = await this.mailbox.wait(epoch, this.abort.signal);
+    } catch {
+      return false;
+    }
+    if (verdict.decision === Decision.STOP) {
+      this.log.info({ run: this.runId, epoch, reason: verdict.reason }, "run stopped by the evaluator");
+      return false;
+    }
+    this.eta = verdict.eta;
+    this.epoch = epoch + 1;
+    return true;
+  }
+
+  private unpaused(): Promise<void> {
+    if (!this.paused) return Promise.resolve();
+    this.log.info({ run: this.runId, epoch: this.epoch }, "run paused");
+    return new Promise((resolve) => this.resumeWaiters.push(resolve));
+  }
+}

@@ -1,0 +1,160 @@
+import { Heartbeat, latestObjectName, readCheckpoint, reannounceCheckpoint } from "@mnist/cluster";
+import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/core";
+import { NatsEpochSource } from "@mnist/augment";
+import { GrpcStatusError, invalidArgument, notFound, status } from "@mnist/grpc";
+import { Decision, type RunSpec } from "@mnist/protocol";
+import type { Logger } from "@mnist/runtime";
+import { initialNetwork, resolveRunSpec, sliceSizeFor, SpecError, type ResolvedRunSpec } from "@mnist/training";
+import type { NatsConnection } from "nats";
+import { ActiveRun, type RunStart } from "./active-run.js";
+
+export interface TrainerOptions {
+  trainerId: string;
+  maxRuns: number;
+  /** Slice requests to the augment service: ask again after this long without the slice. */
+  sliceRequestTimeoutMs: number;
+  /** Fail the epoch when a slice has not arrived this long after it was first asked for. */
+  sliceDeliveryTimeoutMs: number;
+  maxSlicesInFlight: number;
+}
+
+/** The runs a trainer holds (at most maxRuns), and the control plane's operations on them. */
+export class RunManager {
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly starting = new Set<string>();
+  private heartbeat?: Heartbeat;
+
+  constructor(
+    private readonly nats: NatsConnection,
+    private readonly logger: Logger,
+    private readonly options: TrainerOptions,
+  ) {}
+
+  /** Announces the trainer (address, capacity, runs) in the `trainers` bucket until stopAll. */
+  async announce(address: string): Promise<void> {
+    this.heartbeat = await Heartbeat.start(this.nats, () => ({
+      trainerId: this.options.trainerId,
+      address,
+      maxRuns: this.options.maxRuns,
+      runIds: [...this.runs.keys(), ...this.starting],
+    }));
+  }
+
+  private beat(): void {
+    void this.heartbeat?.beat().catch((error: unknown) => this.logger.warn({ err: error }, "heartbeat failed"));
+  }
+
+  /** Starts a run, or resumes it from its latest checkpoint; idempotent for a run already here. */
+  async start(runId: string, specMessage: RunSpec | undefined): Promise<number> {
+    const running = this.runs.get(runId);
+    if (running) return running.epoch;
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(runId)) throw invalidArgument("runId", runId, "1 to 128 letters, digits, '-' or '_'");
+    if (!specMessage) throw invalidArgument("spec", "(absent)", "a RunSpec");
+    let spec: ResolvedRunSpec;
+    try {
+      spec = resolveRunSpec(specMessage);
+    } catch (error) {
+      if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
+      throw error;
+    }
+    if (this.starting.has(runId)) throw new GrpcStatusError(status.ABORTED, `run ${runId} is being started; ask again`);
+    if (this.runs.size + this.starting.size >= this.options.maxRuns) {
+      throw new GrpcStatusError(status.RESOURCE_EXHAUSTED, `trainer ${this.options.trainerId} is full: ${this.options.maxRuns} run(s) (TRAINER_MAX_RUNS)`);
+    }
+    this.starting.add(runId);
+    try {
+      const start = await this.startingPoint(runId, spec);
+      const run = new ActiveRun(runId, spec, start, { nats: this.nats, logger: this.logger, trainerId: this.options.trainerId });
+      this.runs.set(runId, run);
+      void run.done.finally(() => {
+        if (this.runs.get(runId) === run) this.runs.delete(runId);
+        this.beat();
+      });
+      this.logger.info({ run: runId, epoch: start.epoch, resumed: start.awaitDecisionFor !== undefined, blasThreads: getBlasThreads() }, "run started");
+      return start.epoch;
+    } finally {
+      this.starting.delete(runId);
+      this.beat();
+    }
+  }
+
+  private async startingPoint(runId: string, spec: ResolvedRunSpec): Promise<RunStart> {
+    const source = new NatsEpochSource({
+      nats: this.nats,
+      runId,
+      plan: { seed: spec.seed, trainLimit: spec.trainLimit, augment: spec.augment },
+      sliceSize: sliceSizeFor(spec.miniBatch),
+      maxInFlight: this.options.maxSlicesInFlight,
+      requestTimeoutMs: this.options.sliceRequestTimeoutMs,
+      deliveryTimeoutMs: this.options.sliceDeliveryTimeoutMs,
+      logger: this.logger,
+    });
+    const checkpoint = await readCheckpoint(this.nats, latestObjectName(runId));
+    if (!checkpoint) {
+      return { state: createTrainingState(initialNetwork(spec)), source, epoch: 0, eta: spec.eta, examplesSeen: 0n };
+    }
+    const { network, velocities } = decodeCheckpoint(checkpoint.state, `checkpoint ${latestObjectName(runId)}`);
+    if (checkpoint.blasThreads !== getBlasThreads()) {
+      this.logger.warn({ run: runId, checkpointThreads: checkpoint.blasThreads, blasThreads: getBlasThreads() }, "resuming with another BLAS thread count: not bit-identical to an uninterrupted run");
+    }
+    // In case the last trainer stored the checkpoint but died before announcing it.
+    await reannounceCheckpoint(this.nats, checkpoint, this.options.trainerId);
+    return {
+      state: createTrainingState(network, velocities ? { velocities } : {}),
+      source,
+      epoch: checkpoint.epoch + 1,
+      eta: checkpoint.eta,
+      examplesSeen: checkpoint.examplesSeen,
+      awaitDecisionFor: checkpoint.epoch,
+    };
+  }
+
+  private get(runId: string): ActiveRun {
+    const run = this.runs.get(runId);
+    if (!run) throw notFound("run", runId);
+    return run;
+  }
+
+  decide(runId: string, epoch: number, decision: Decision, eta: number, reason: string): void {
+    const run = this.get(runId);
+    if (decision !== Decision.CONTINUE && decision !== Decision.DECAY_ETA && decision !== Decision.STOP) {
+      throw invalidArgument("decision", decision, "CONTINUE, DECAY_ETA or STOP");
+    }
+    if (decision !== Decision.STOP && !(Number.isFinite(eta) && eta > 0)) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+    run.mailbox.deliver(epoch, { decision, eta, reason });
+  }
+
+  setLearningRate(runId: string, eta: number): void {
+    if (!(Number.isFinite(eta) && eta > 0)) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+    this.get(runId).eta = eta;
+  }
+
+  pause(runId: string): void {
+    this.get(runId).pause();
+  }
+
+  resume(runId: string): void {
+    this.get(runId).resume();
+  }
+
+  async stop(runId: string, reason: string): Promise<void> {
+    const run = this.get(runId);
+    run.stop(reason || "stopped by request");
+    await run.done;
+  }
+
+  status(): { runId: string; epoch: number; eta: number; paused: boolean }[] {
+    return [...this.runs.values()].map((run) => ({ runId: run.runId, epoch: run.epoch, eta: run.eta, paused: run.paused }));
+  }
+
+  /**
+   * Shutdown: abandons the epochs in progress and leaves the cluster. The runs stay RUNNING in
+   * the evaluator's records until our heartbeat is gone; then they are placed again and resume
+   * from their latest checkpoints on another trainer.
+   */
+  async stopAll(reason: string): Promise<void> {
+    for (const run of this.runs.values()) run.stop(reason);
+    await Promise.all([...this.runs.values()].map((run) => run.done));
+    await this.heartbeat?.stop();
+  }
+}
