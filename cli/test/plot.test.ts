@@ -138,7 +138,7 @@ describe("mnistctl plot", () => {
   const good = join(dir, "good.log");
   writeFileSync(good, `${JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, evalAccuracy: 0.91 })}\n`);
   it.each([
-    [["plot"], "--log FILE is required"],
+    [["plot"], "one of ID (a cluster run) or --log FILE (JSON lines from mnistctl train --json) is required"],
     [["plot", "--log", table], "--out FILE is required"],
     [["plot", "--log", table, "--out", "curves.jpg"], '--out "curves.jpg" is not allowed; a file name ending in .png or .svg'],
     [["plot", "--log", table, "--out", "/no/such/dir/curves.png"], "directory /no/such/dir does not exist"],
@@ -148,7 +148,8 @@ describe("mnistctl plot", () => {
     [["plot", "--log", percents, "--out", join(dir, "x.png")], "mnistctl plot: epoch 0: evalAccuracy is 91; accuracies are fractions from 0 to 1"],
     [["plot", "--log", percents, "--out", join(dir, "x.png"), "--width", "wide"], '--width "wide" is not allowed; a number'],
     [["plot", "--log", good, "--out", join(dir, "x.png"), "--width", "20"], "width 20: expected a whole number of pixels from 400 to 10000"],
-    [["plot", "run-7", "--out", "curves.png"], "plot ID needs the cluster commands; use --log FILE"],
+    [["plot", "run-7", "--log", "train.jsonl", "--out", "curves.png"], "one of ID (a cluster run) or --log FILE"],
+    [["plot", "run-7", "run-8", "--out", "curves.png"], "expected one run id, got 2 arguments"],
   ])("rejects %j with exit 2 and one line", async (args, message) => {
     const result = await runNode("cli/dist/main.js", args);
     expect(result.code).toBe(2);

@@ -130,7 +130,7 @@ describe("mnistctl predict", () => {
   it("explains the normalisation in --help", async () => {
     const result = await runNode("cli/dist/main.js", ["predict", "--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("usage: mnistctl predict IMAGE --model FILE [--json]");
+    expect(result.stdout).toContain("usage: mnistctl predict IMAGE (--model FILE | --run ID [--server HOST:PORT]) [--json]");
     expect(result.stdout).toContain("sigmoid outputs, which are normalised to sum to 1");
     expect(result.stdout).toContain("log-likelihood cost have softmax");
   });
@@ -142,10 +142,10 @@ describe("mnistctl predict", () => {
   writeFileSync(badModel, JSON.stringify({ sizes: [784, 30, 10], weights: [], biases: [], cost: "CrossEntropyCost" }));
   const missing = join(dir, "missing.png");
   it.each([
-    [["predict", "digit.png"], "mnistctl predict: --model FILE is required (a network in the chapter's JSON format)"],
+    [["predict", "digit.png"], "mnistctl predict: one of --model FILE (a network in the chapter's JSON format) or --run ID (a cluster run's best network) is required"],
     [["predict", "--model", "model.json"], "mnistctl predict: IMAGE is required (a PNG or JPEG of one digit)"],
     [["predict", "a.png", "b.png", "--model", "model.json"], 'mnistctl predict: one IMAGE at a time; got 2: "a.png" "b.png"'],
-    [["predict", "digit.png", "--run", "run-7"], "mnistctl predict: --run needs the cluster commands; use --model FILE"],
+    [["predict", "digit.png", "--run", "run-7", "--model", "model.json"], "mnistctl predict: one of --model FILE"],
     [["predict", "digit.png", "--model"], "mnistctl predict: Option '--model <value>' argument missing"],
     [["predict", "digit.png", "--modle", "x"], "mnistctl predict: Unknown option '--modle'"],
     ["missing image", `mnistctl predict: ${missing}: cannot read it: no such file`],

@@ -25,6 +25,7 @@ describe("gRPC adapter on loopback", () => {
             return { runId: "r-1", state: RunState.QUEUED };
           },
           async *watchRun(request) {
+            if (request.runId === "missing") throw notFound("run", request.runId);
             for (let epoch = 0; epoch < 3; epoch++) yield { event: { case: "epoch", value: { runId: request.runId, epoch, valAccuracy: 0.9 + epoch / 100, decision: Decision.CONTINUE } } };
             yield { event: { case: "finished", value: { runId: request.runId, state: RunState.FINISHED, bestEpoch: 2 } } };
           },
@@ -52,6 +53,13 @@ describe("gRPC adapter on loopback", () => {
     for await (const response of client.watchRun({ runId: "w" })) events.push(response.event);
     expect(events.map((event) => event.case)).toEqual(["epoch", "epoch", "epoch", "finished"]);
     expect(events[2]?.case === "epoch" && events[2].value.epoch).toBe(2);
+  });
+
+  it("ends a server stream that fails before its first message with the handler's status", async () => {
+    const consume = async () => {
+      for await (const _ of client.watchRun({ runId: "missing" }, { timeoutMs: 5000 })) return;
+    };
+    await expect(consume()).rejects.toMatchObject({ code: status.NOT_FOUND, message: 'run "missing" not found' });
   });
 
   it("maps typed errors to gRPC statuses with the field, value and what is allowed", async () => {

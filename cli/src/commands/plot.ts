@@ -1,20 +1,21 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
 import type { Command } from "../command.js";
-import { asUsageError, UsageError } from "../errors.js";
+import { serverFlag, withRunService } from "../cluster.js";
+import { asUsageError, readInputFile, UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { learningCurvesSvg, PlotInputError, plotDefaults, renderLearningCurves, type EpochRecord, type PlotOptions } from "../plot.js";
 
 const usage = [
-  "mnistctl plot --log FILE --out curves.png [--title TEXT] [--width PX] [--height PX]",
+  "mnistctl plot ID --out curves.png [--title TEXT] [--width PX] [--height PX] [--server HOST:PORT]",
+  "       mnistctl plot --log FILE --out curves.png [...]",
   "",
   "Draws learning curves like the chapter's figures: cost and accuracy per epoch on the training",
   "and the evaluation data, with dashed lines where the learning rate η changed.",
   "  --log FILE   JSON lines as printed by mnistctl train --json (the lines with msg \"epoch\")",
   "  --out FILE   .png, or .svg for the vector drawing itself",
   "  --title      defaults to the run id in the log, else the log's file name",
-  "plot ID (a cluster run's records) arrives with the cluster commands.",
-].join("\n");
+  "  ID           a cluster run: its validation (and, when monitored, training and test) figures\n",].join("\n");
 
 const metricFields = ["trainCost", "trainAccuracy", "evalCost", "evalAccuracy", "valCost", "valAccuracy", "testAccuracy"] as const;
 
@@ -64,13 +65,16 @@ export async function plotRecords(records: EpochRecord[], out: string, options: 
   }
 }
 
-/** node's message for EISDIR and the like leaves out the path; the user needs to know which file. */
-function readText(command: string, flag: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`mnistctl ${command}: --${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
+/** A cluster run's epochs as plot records. */
+async function runRecords(runId: string, server: string | undefined): Promise<EpochLog> {
+  const run = await withRunService("plot", server, async (client) => (await client.getRun({ runId })).run);
+  if (!run || run.epochs.length === 0) throw new UsageError(`mnistctl plot: run ${runId} has no epochs yet`);
+  const records = run.epochs.map((metrics) => {
+    const record = { epoch: metrics.epoch, eta: metrics.eta } as EpochRecord;
+    for (const field of metricFields) if (field in metrics && metrics[field as keyof typeof metrics] !== undefined) (record as unknown as Record<string, unknown>)[field] = metrics[field as keyof typeof metrics];
+    return record;
+  });
+  return { records, run: run.spec?.name ? `${runId} (${run.spec.name})` : runId };
 }
 
 async function plotLog(argv: string[]): Promise<number> {
@@ -78,20 +82,22 @@ async function plotLog(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
     name,
     argv,
-    { log: { type: "string" }, out: { type: "string" }, title: { type: "string" }, width: { type: "string" }, height: { type: "string" } },
+    { log: { type: "string" }, out: { type: "string" }, title: { type: "string" }, width: { type: "string" }, height: { type: "string" }, ...serverFlag },
     true,
   );
   const reader = new FlagReader(name);
-  if (positionals.length > 0) throw new UsageError(`mnistctl ${name}: plot ID needs the cluster commands; use --log FILE`);
-  if (!values.log) throw new UsageError(`mnistctl ${name}: --log FILE is required (JSON lines from mnistctl train --json)`);
+  if (positionals.length > 1) throw new UsageError(`mnistctl ${name}: expected one run id, got ${positionals.length} arguments`);
+  if ((positionals.length === 1) === (values.log !== undefined)) {
+    throw new UsageError(`mnistctl ${name}: one of ID (a cluster run) or --log FILE (JSON lines from mnistctl train --json) is required`);
+  }
   if (!values.out) throw new UsageError(`mnistctl ${name}: --out FILE is required (.png or .svg)`);
   if (![".png", ".svg"].includes(extname(values.out).toLowerCase())) reader.fail("out", values.out, "a file name ending in .png or .svg");
   if (!existsSync(dirname(values.out))) throw new UsageError(`mnistctl ${name}: --out ${JSON.stringify(values.out)}: directory ${dirname(values.out)} does not exist`);
   const width = reader.integer("width", values.width) ?? plotDefaults.width;
   const height = reader.integer("height", values.height) ?? plotDefaults.height;
 
-  const log = epochRecordsFromLog(readText(name, "log", values.log), values.log);
-  const title = values.title ?? (log.run === undefined ? basename(values.log) : `run ${log.run}`);
+  const log = values.log !== undefined ? epochRecordsFromLog(readInputFile(name, "log", values.log), values.log) : await runRecords(positionals[0]!, values.server);
+  const title = values.title ?? (log.run === undefined ? basename(values.log!) : `run ${log.run}`);
   await plotRecords(log.records, values.out, { title, width, height });
   process.stdout.write(`wrote ${values.out}: ${log.records.length} epoch${log.records.length === 1 ? "" : "s"} (${width}×${height})\n`);
   return 0;

@@ -1,12 +1,13 @@
-import { readFileSync } from "node:fs";
 import { checkFitsData, loadNetworkJson, predict, type Network } from "@mnist/core";
 import type { Command } from "../command.js";
 import { DigitImageError, digitFromImage } from "../digit.js";
-import { asUsageError, UsageError } from "../errors.js";
+import { fetchRunNetwork } from "./export.js";
+import { serverFlag } from "../cluster.js";
+import { asUsageError, readInputFile, UsageError } from "../errors.js";
 import { parseFlags } from "../flags.js";
 
 const usage = [
-  "mnistctl predict IMAGE --model FILE [--json]",
+  "mnistctl predict IMAGE (--model FILE | --run ID [--server HOST:PORT]) [--json]",
   "",
   "Classifies a PNG or JPEG of one handwritten digit with a network in the chapter's JSON format",
   "(mnistctl train --save, network2.save). The picture is prepared the way MNIST was made: greyscale,",
@@ -17,7 +18,7 @@ const usage = [
   "outputs, which are probabilities already; quadratic and cross-entropy networks have ten independent",
   "sigmoid outputs, which are normalised to sum to 1 (a relative confidence, not a calibrated one).",
   "--json prints one line: {\"digit\", \"probabilities\"}.",
-  "--run ID (a run's best network, from the cluster) arrives with the cluster commands.",
+  "--run ID takes a cluster run's best network on validation data (as mnistctl export ID).",
 ].join("\n");
 
 export interface Prediction {
@@ -47,23 +48,15 @@ function formatPrediction({ digit, probabilities }: Prediction, softmax: boolean
   return lines.join("\n") + "\n";
 }
 
-/** node's message for EISDIR and the like leaves out the path; the user needs to know which file. */
-function readText(command: string, flag: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`mnistctl ${command}: --${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
 async function predictImage(argv: string[]): Promise<number> {
   const name = "predict";
-  const { values, positionals } = parseFlags(name, argv, { model: { type: "string" }, run: { type: "string" }, json: { type: "boolean" } }, true);
-  if (values.run !== undefined) throw new UsageError("mnistctl predict: --run needs the cluster commands; use --model FILE");
+  const { values, positionals } = parseFlags(name, argv, { model: { type: "string" }, run: { type: "string" }, ...serverFlag, json: { type: "boolean" } }, true);
   if (positionals.length === 0) throw new UsageError(`mnistctl ${name}: IMAGE is required (a PNG or JPEG of one digit)`);
   if (positionals.length > 1) throw new UsageError(`mnistctl ${name}: one IMAGE at a time; got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(" ")}`);
-  if (!values.model) throw new UsageError(`mnistctl ${name}: --model FILE is required (a network in the chapter's JSON format)`);
-  const network = loadNetworkJson(readText(name, "model", values.model), values.model);
+  if ((values.model === undefined) === (values.run === undefined)) {
+    throw new UsageError(`mnistctl ${name}: one of --model FILE (a network in the chapter's JSON format) or --run ID (a cluster run's best network) is required`);
+  }
+  const network = values.model !== undefined ? loadNetworkJson(readInputFile(name, "model", values.model), values.model) : (await fetchRunNetwork(name, values.server, values.run!)).network;
   checkFitsData(network.spec);
   let pixels: Uint8Array;
   try {
@@ -78,14 +71,6 @@ async function predictImage(argv: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * The core quotes a bad model file's opening bytes when it is not JSON, and those may hold line
- * breaks (a PNG passed as --model does); the CLI's contract is one line on stderr.
- */
-function oneLine(error: unknown): unknown {
-  return error instanceof UsageError && error.message.includes("\n") ? new UsageError(error.message.replace(/\s*[\r\n]+\s*/g, " ")) : error;
-}
-
 export const predictCommand: Command = {
   name: "predict",
   summary: "classify a PNG or JPEG digit",
@@ -94,7 +79,7 @@ export const predictCommand: Command = {
     try {
       return await predictImage(argv);
     } catch (error) {
-      throw oneLine(asUsageError("predict", error));
+      throw asUsageError("predict", error);
     }
   },
 };

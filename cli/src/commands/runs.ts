@@ -109,7 +109,7 @@ export const setLearningRateCommand: Command = {
     if (!(eta > 0)) throw new UsageError(`mnistctl set-lr: eta ${raw} is not allowed; a learning rate greater than 0`);
     return withRunService("set-lr", values.server, async (client) => {
       const { run } = await client.setLearningRate({ runId, eta });
-      process.stdout.write(`run ${runId}: eta ${eta} from epoch ${run!.epochs.length}\n`);
+      process.stdout.write(`run ${runId}: eta ${eta} from epoch ${run!.etaHistory.at(-1)?.epoch ?? 0}\n`);
       return 0;
     });
   },

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { clone } from "@bufbuild/protobuf";
 import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
@@ -78,7 +78,7 @@ function grid(eta?: Axis, lambda?: Axis, mb?: Axis, hidden?: number[][]): Point[
 }
 
 function specAt(base: RunSpec, point: Point, index: number): RunSpec {
-  const spec = create(RunSpecSchema, base);
+  const spec = clone(RunSpecSchema, base);
   spec.name = `${base.name || "sweep"}-${index}`;
   if (point.eta !== undefined) spec.eta = point.eta;
   if (point.lambda !== undefined) spec.lambda = point.lambda;
@@ -129,7 +129,8 @@ export const sweepCommand: Command = {
       }));
     }
     if (points.length > 1000) throw new UsageError(`mnistctl sweep: ${points.length} runs is too many; at most 1000`);
-    const base = runSpecFromFlags(name, values);
+    // --eta, --lambda and --mb are the sweep's axes here, not single values of the common spec.
+    const base = runSpecFromFlags(name, { ...values, eta: undefined, lambda: undefined, mb: undefined });
     const specs = points.map((point, index) => specAt(base, point, index));
     for (const spec of specs) resolveFlagsSpec(name, spec);
 

@@ -97,7 +97,9 @@ export async function consumeCheckpoints(
   await ensureStream(nats);
   const manager = await nats.jetstreamManager();
   const ackWaitNs = (options.redeliverMs ?? 30_000) * 1_000_000;
-  await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs });
+  const existing = await manager.consumers.info(checkpointStream, durable).catch(() => undefined);
+  if (existing) await manager.consumers.update(checkpointStream, durable, { ack_wait: ackWaitNs });
+  else await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs });
   const consumer = await nats.jetstream().consumers.get(checkpointStream, durable);
   const messages = await consumer.consume({ max_messages: 1 });
   const close = () => void messages.close();

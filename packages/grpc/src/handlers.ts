@@ -82,7 +82,8 @@ function serverStreaming(
         }
         call.end();
       } catch (error) {
-        if (!context.signal.aborted) call.destroy(Object.assign(new Error(), toStatus(error, method, onInternalError)));
+        // emit, not destroy: grpc-js sends the status from its error handler; a destroyed stream never sends one.
+        if (!context.signal.aborted) call.emit("error", Object.assign(new Error(), toStatus(error, method, onInternalError)));
       }
     })();
   };
@@ -91,7 +92,7 @@ function serverStreaming(
 function unimplemented(method: DescMethod): UntypedHandleCall {
   const details = `${method.parent.typeName}/${method.name} is not implemented yet`;
   if (method.methodKind === "server_streaming") {
-    return (call: ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error(details), { code: status.UNIMPLEMENTED, details }));
+    return (call: ServerWritableStream<unknown, unknown>) => call.emit("error", Object.assign(new Error(details), { code: status.UNIMPLEMENTED, details }));
   }
   return (_call: unknown, callback: sendUnaryData<unknown>) => callback({ code: status.UNIMPLEMENTED, details });
 }

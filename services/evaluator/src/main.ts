@@ -29,6 +29,8 @@ await runService({
     EVALUATOR_PLACEMENT_INTERVAL_MS: env.integer({ min: 100, max: 600_000, default: 1_000 }),
     // The durable JetStream consumer of checkpoint announcements: a restarted evaluator resumes it.
     EVALUATOR_CONSUMER: env.string({ default: "evaluator" }),
+    // An announcement left unacknowledged (an evaluator killed while handling it) comes back after this long.
+    EVALUATOR_REDELIVER_MS: env.integer({ min: 100, max: 3_600_000, default: 30_000 }),
   },
   start: async ({ config, logger, nats }) => {
     const mnist = loadMnist(config.EVALUATOR_DATA_DIR === undefined ? {} : { dataDir: config.EVALUATOR_DATA_DIR });
@@ -36,9 +38,11 @@ await runService({
     const placement = new Placement(nats, store, logger);
     const steering = new Steering(nats, store, placement, mnist, logger);
     placement.onPlaced = (run, startEpoch) => steering.placed(run, startEpoch);
+    placement.afterPass = (runs, trainers) => steering.resendDecisions(runs, trainers);
     const consuming = new AbortController();
     const consumer = consumeCheckpoints(nats, config.EVALUATOR_CONSUMER, (announcement) => steering.handle(announcement), {
       signal: consuming.signal,
+      redeliverMs: config.EVALUATOR_REDELIVER_MS,
       onError: (error) => logger.error({ err: error }, "checkpoint handling failed; it will be redelivered"),
     }).catch((error: unknown) => logger.error({ err: error }, "checkpoint consumer stopped"));
     placement.start(config.EVALUATOR_PLACEMENT_INTERVAL_MS);

@@ -19,6 +19,8 @@ export class Placement {
 
   /** Called after a run starts on a trainer, with the epoch it starts from (resumed runs: later than 0). */
   onPlaced: (run: RunRecord, startEpoch: number) => Promise<void> = async () => undefined;
+  /** Called at the end of every pass with the runs and live trainers it saw. */
+  afterPass: (runs: RunRecord[], trainers: TrainerInfo[]) => Promise<void> = async () => undefined;
 
   constructor(
     private readonly nats: NatsConnection,
@@ -81,6 +83,11 @@ export class Placement {
     const load = new Map(trainers.map((trainer) => [trainer.trainerId, new Set(trainer.runIds)]));
     for (const run of runs) if (run.state === RunState.RUNNING) load.get(run.trainerId)?.add(run.runId);
     const queued = runs.filter((run) => run.state === RunState.QUEUED).sort((a, b) => a.runId.localeCompare(b.runId));
+    await this.place(queued, trainers, load);
+    await this.afterPass(runs, trainers);
+  }
+
+  private async place(queued: RunRecord[], trainers: TrainerInfo[], load: Map<string, Set<string>>): Promise<void> {
     for (const run of queued) {
       const trainer = trainers
         .filter((candidate) => candidate.maxRuns - load.get(candidate.trainerId)!.size > 0)

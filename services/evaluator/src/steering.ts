@@ -3,7 +3,7 @@ import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import { checkpointObjectName, deleteCheckpoint, latestObjectName, liveTrainers, readCheckpoint } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, status } from "@mnist/grpc";
-import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord } from "@mnist/protocol";
+import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
 import { decideEpoch, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
@@ -80,33 +80,49 @@ export class Steering implements RunControl {
     }
     const { network } = decodeCheckpoint(checkpoint.state, announcement.objectName);
     const metrics = this.measure(network, spec, announcement);
-    const { state: policy, decision } = decideEpoch(policyOf(record, spec), spec.stopping, epoch, metrics.valAccuracy!, spec.epochs);
-    metrics.decision = decisionOf[decision.decision];
-    const previousBest = record.epochs.length > 0 ? record.bestEpoch : -1;
-
-    let finalFields: Partial<RunRecord> = {};
-    if (decision.decision === "stop") {
-      const best = decision.improved ? network : await this.loadNetwork(runId, policy.bestEpoch);
-      finalFields = { testAccuracy: score(best, this.mnist.test, spec).accuracy, stopReason: decision.reason ?? "stopped" };
-    }
+    // Decide from the freshest record: a SetLearningRate may land while we evaluate. If one lands
+    // between deciding and writing, the write is refused and we decide again.
+    let current = record;
+    let decided: ReturnType<typeof decideEpoch> | undefined;
+    let updated: RunRecord | undefined;
     let applied = false;
-    const updated = await this.store.update(runId, (current) => {
-      if (isTerminal(current.state) || current.epochs.some((m) => m.epoch === epoch)) return false;
-      applied = true;
-      current.epochs.push(metrics);
-      current.bestEpoch = policy.bestEpoch;
-      current.bestValAccuracy = policy.bestAccuracy;
-      current.eta = policy.eta;
-      current.lastDecayEpoch = policy.lastDecayEpoch >= 0 ? policy.lastDecayEpoch : undefined;
-      current.etaHistory = policy.etaHistory.map((change) => ({ $typeName: "mnist.v1.EtaChange", ...change }));
-      current.blasThreads = announcement.blasThreads;
-      if (decision.decision === "stop") {
-        Object.assign(current, finalFields);
-        current.state = RunState.FINISHED;
-        current.finishedAt = timestampNow();
-        current.wallSeconds = wallSeconds(current);
+    for (let attempt = 0; !applied; attempt++) {
+      if (attempt > 0) {
+        const fresh = await this.store.get(runId);
+        if (!fresh) return;
+        current = fresh;
       }
-    });
+      const basis = current;
+      const { state: policy, decision } = (decided = decideEpoch(policyOf(basis, spec), spec.stopping, epoch, metrics.valAccuracy!, spec.epochs));
+      metrics.decision = decisionOf[decision.decision];
+      let finalFields: Partial<RunRecord> = {};
+      if (decision.decision === "stop") {
+        const best = decision.improved ? network : await this.loadNetwork(runId, policy.bestEpoch);
+        finalFields = { testAccuracy: score(best, this.mnist.test, spec).accuracy, stopReason: decision.reason ?? "stopped" };
+      }
+      let stale = false;
+      updated = await this.store.update(runId, (latest) => {
+        if (isTerminal(latest.state) || latest.epochs.some((m) => m.epoch === epoch)) return false;
+        if (latest.eta !== basis.eta || latest.etaHistory.length !== basis.etaHistory.length) return ((stale = true), false);
+        applied = true;
+        latest.epochs.push(metrics);
+        latest.bestEpoch = policy.bestEpoch;
+        latest.bestValAccuracy = policy.bestAccuracy;
+        latest.eta = policy.eta;
+        latest.lastDecayEpoch = policy.lastDecayEpoch >= 0 ? policy.lastDecayEpoch : undefined;
+        latest.etaHistory = policy.etaHistory.map((change) => ({ $typeName: "mnist.v1.EtaChange", ...change }));
+        latest.blasThreads = announcement.blasThreads;
+        if (decision.decision === "stop") {
+          Object.assign(latest, finalFields);
+          latest.state = RunState.FINISHED;
+          latest.finishedAt = timestampNow();
+          latest.wallSeconds = wallSeconds(latest);
+        }
+      });
+      if (!updated || !stale) break;
+    }
+    const decision = decided!.decision;
+    const previousBest = current.epochs.length > 0 ? current.bestEpoch : -1;
     if (!updated || !applied) return;
     // Keep the best epoch's weights (for export and the final test) and the latest (for resuming).
     if (decision.improved && previousBest >= 0 && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest));
@@ -161,27 +177,35 @@ export class Steering implements RunControl {
   }
 
   /**
-   * Sends a decision to whichever trainer holds the run now, re-reading the record between
-   * attempts: the run may have moved to another trainer meanwhile. Gives up after a while;
-   * placing the run again repeats its last decision.
+   * Sends a decision to the trainer that holds the run, once. A decision that does not arrive
+   * (a trainer too busy to answer, an evaluator that died before sending) is not lost: the
+   * record holds it and resendDecisions repeats it on every placement pass; trainers ignore
+   * decisions they already have.
    */
-  async tellTrainer(runId: string, epoch: number, decision: Decision, eta: number, reason: string): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const record = await this.store.get(runId);
-      const trainer = record && (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === record.trainerId);
-      if (trainer) {
-        try {
-          await this.placement.trainer(trainer.address).decide({ runId, epoch, decision, eta, reason }, { timeoutMs: 10_000 });
-          return;
-        } catch (error) {
-          if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND && decision === Decision.STOP) return;
-          this.logger.debug({ run: runId, epoch, err: error }, "decision not delivered; retrying");
-        }
-      }
-      if (record && isTerminal(record.state) && decision === Decision.STOP && !trainer) return;
-      await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+  async tellTrainer(runId: string, epoch: number, decision: Decision, eta: number, reason: string, trainer?: TrainerInfo): Promise<void> {
+    const holder = trainer ?? (await this.holderOf(runId));
+    if (!holder) return;
+    try {
+      await this.placement.trainer(holder.address).decide({ runId, epoch, decision, eta, reason }, { timeoutMs: 5_000 });
+    } catch (error) {
+      if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
+      this.logger.warn({ run: runId, epoch, decision: decisionName[decision], err: error }, "decision not delivered yet; it is repeated");
     }
-    this.logger.warn({ run: runId, epoch, decision: decisionName[decision] }, "decision not delivered; it is repeated when the run is placed again");
+  }
+
+  private async holderOf(runId: string): Promise<TrainerInfo | undefined> {
+    const record = await this.store.get(runId);
+    return record && (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === record.trainerId);
+  }
+
+  /** Repeats the last decision of every running run to its trainer (see tellTrainer). */
+  async resendDecisions(runs: RunRecord[], trainers: TrainerInfo[]): Promise<void> {
+    for (const run of runs) {
+      const last = run.epochs.at(-1);
+      const trainer = trainers.find((candidate) => candidate.trainerId === run.trainerId);
+      if (run.state !== RunState.RUNNING || !last || !trainer) continue;
+      await this.tellTrainer(run.runId, last.epoch, last.decision, run.eta, run.stopReason, trainer);
+    }
   }
 
   /** After a (re)placement: a resumed run waits for the decision on the epoch it resumed from. */
@@ -223,20 +247,19 @@ export class Steering implements RunControl {
     return updated;
   }
 
+  /**
+   * The new rate travels with the next decision, so the schedule stays in step: a running run's
+   * current epoch keeps its rate and the change applies from the epoch after it; a run that has
+   * not started yet starts with it.
+   */
   async setLearningRate(run: RunRecord, eta: number): Promise<RunRecord> {
-    const next = run.epochs.length;
+    const from = run.state === RunState.RUNNING ? run.epochs.length + 1 : run.epochs.length;
     const updated = await this.store.update(run.runId, (current) => {
       current.eta = eta;
-      current.etaHistory = [...current.etaHistory.filter((change) => change.epoch !== next), { $typeName: "mnist.v1.EtaChange", epoch: next, eta }];
+      current.etaHistory = [...current.etaHistory.filter((change) => change.epoch < from), { $typeName: "mnist.v1.EtaChange", epoch: from, eta }];
+      if (from === 0 && current.spec) current.spec.eta = eta;
     });
-    const trainer = run.state === RunState.RUNNING ? (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === run.trainerId) : undefined;
-    if (trainer) {
-      await this.placement
-        .trainer(trainer.address)
-        .setLearningRate({ runId: run.runId, eta }, { timeoutMs: 10_000 })
-        .catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "trainer did not take the new learning rate; it applies with the next decision"));
-    }
-    this.logger.info({ run: run.runId, eta, fromEpoch: next }, "learning rate set");
+    this.logger.info({ run: run.runId, eta, fromEpoch: from }, "learning rate set");
     return updated ?? run;
   }
 

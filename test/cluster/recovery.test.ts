@@ -1,0 +1,96 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadMnist, loadNetworkJson } from "@mnist/core";
+import { runSpec, trainLocally } from "@mnist/training";
+import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
+
+const mnist = loadMnist();
+const sha = (params: Float32Array) => createHash("sha256").update(params).digest("hex");
+const jsonLines = (stdout: string) => stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+
+// A run long enough to be interrupted: 20,000 images, 6 epochs, momentum (velocities must survive).
+const args = ["--train-limit", "20000", "--epochs", "6", "--momentum", "0.3", "--eta", "0.3", "--seed", "3"];
+const spec = runSpec({ trainLimit: 20_000, epochs: 6, momentum: 0.3, eta: 0.3, seed: 3n });
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function lastWeights(c: Cluster, runId: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "mnist-recovery-"));
+  try {
+    const out = join(dir, "last.json");
+    const result = await c.cli(["export", runId, "--last", "--out", out]);
+    expect(result.stderr).toBe("");
+    return sha(loadNetworkJson(readFileSync(out, "utf8")).params);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function launch(c: Cluster, extra: string[] = []): Promise<string> {
+  const launched = await c.cli(["run", ...args, ...extra]);
+  expect(launched.stderr).toBe("");
+  return launched.stdout.trim();
+}
+
+describe("recovery", () => {
+  it("resumes a run from its checkpoint when its trainer is killed mid-run, bit-identical to an uninterrupted run", async () => {
+    cluster = await startCluster();
+    const c = cluster;
+    const runId = await launch(c);
+    await waitForLog(c.evaluator, (line) => line.msg === "epoch" && line.run === runId && line.epoch === 1);
+    c.trainers[0]!.child.kill("SIGKILL");
+    const replacement = await c.startTrainer();
+    const watched = await c.cli(["watch", runId, "--json"]);
+    const lines = jsonLines(watched.stdout);
+    expect(lines.filter((line) => line.msg === "epoch").map((line) => line.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(lines.at(-1)).toMatchObject({ msg: "run finished", state: "finished", stopReason: "completed 6 epochs" });
+    const resumed = replacement.logs.find((line) => line.msg === "run started" && line.run === runId);
+    expect(resumed).toMatchObject({ resumed: true });
+    expect(resumed!.epoch as number).toBeGreaterThanOrEqual(2);
+
+    const local = await trainLocally(spec, { mnist });
+    expect(await lastWeights(c, runId)).toBe(sha(local.network.params));
+  });
+
+  it("finishes a run when the evaluator is killed mid-run and started again", async () => {
+    cluster = await startCluster();
+    const c = cluster;
+    const runId = await launch(c);
+    await waitForLog(c.evaluator, (line) => line.msg === "epoch" && line.run === runId && line.epoch === 1);
+    c.evaluator.child.kill("SIGKILL");
+    await c.evaluator.exited;
+    await c.startEvaluator();
+    const watched = await c.cli(["watch", runId, "--json"]);
+    const lines = jsonLines(watched.stdout);
+    expect(lines.filter((line) => line.msg === "epoch").map((line) => line.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(lines.at(-1)).toMatchObject({ state: "finished", stopReason: "completed 6 epochs" });
+    const local = await trainLocally(spec, { mnist });
+    expect(await lastWeights(c, runId)).toBe(sha(local.network.params));
+  });
+
+  it("queues a sweep of 4 runs on one trainer and finishes all of them, ranked by validation accuracy", async () => {
+    cluster = await startCluster();
+    const c = cluster;
+    const result = await c.cli(["sweep", "--eta", "0.1,1", "--lambda", "0,2", "--train-limit", "2000", "--epochs", "2", "--json"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const rows = jsonLines(result.stdout);
+    expect(rows).toHaveLength(4);
+    expect(rows.map((row) => row.state)).toEqual(["finished", "finished", "finished", "finished"]);
+    expect(rows.map((row) => row.rank)).toEqual([1, 2, 3, 4]);
+    const accuracies = rows.map((row) => row.bestValAccuracy as number);
+    expect(accuracies).toEqual([...accuracies].sort((a, b) => b - a));
+    expect(new Set(rows.map((row) => `${row.eta}/${row.lambda}`))).toEqual(new Set(["0.1/0", "0.1/2", "1/0", "1/2"]));
+    // One trainer with room for one run: the runs trained one after another, never two at once.
+    const trainer = c.trainers[0]!;
+    const events = trainer.logs.filter((line) => line.msg === "run started" || line.msg === "run stopped by the evaluator").map((line) => line.msg);
+    expect(events).toEqual(Array(4).fill(["run started", "run stopped by the evaluator"]).flat());
+  });
+});

@@ -1,0 +1,216 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadMnist, loadNetworkJson } from "@mnist/core";
+import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
+import { Activation, RunService, RunSpecSchema } from "@mnist/protocol";
+import { runSpec, trainLocally } from "@mnist/training";
+import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
+
+const mnist = loadMnist();
+const sha = (params: Float32Array) => createHash("sha256").update(params).digest("hex");
+const jsonLines = (stdout: string) => stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+const dir = mkdtempSync(join(tmpdir(), "mnist-cluster-"));
+
+let cluster: Cluster;
+let client: Client<typeof RunService>;
+beforeAll(async () => {
+  cluster = await startCluster();
+  client = createClient(RunService, cluster.server);
+}, 60_000);
+afterAll(async () => {
+  client?.close();
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function exported(runId: string, last: boolean): Promise<Float32Array> {
+  const out = join(dir, `${runId}-${last ? "last" : "best"}.json`);
+  const result = await cluster.cli(["export", runId, "--out", out, ...(last ? ["--last"] : [])]);
+  expect(result.stderr).toBe("");
+  return loadNetworkJson(readFileSync(out, "utf8")).params;
+}
+
+describe("a run through the services", () => {
+  let runId = "";
+
+  it("goes end to end, CLI → evaluator → trainer ← augment, with the epoch log the issue names", async () => {
+    const result = await cluster.cli(["run", "--train-limit", "5000", "--epochs", "4", "--monitor", "train-cost,train-accuracy,eval-accuracy,test-accuracy", "--follow", "--json"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const lines = jsonLines(result.stdout);
+    expect(lines.map((line) => line.msg)).toEqual(["run launched", "epoch", "epoch", "epoch", "epoch", "run finished"]);
+    runId = String(lines[0]!.run);
+    expect(lines[5]).toMatchObject({ run: runId, state: "finished", stopReason: "completed 4 epochs", epochs: 4 });
+
+    // The record is written before the log line: wait for the run's last line.
+    const finished = await waitForLog(cluster.evaluator, (line) => line.msg === "run finished" && line.run === runId);
+    const logged = cluster.evaluator.logs.filter((line) => line.msg === "epoch" && line.run === runId);
+    expect(logged.map((line) => line.epoch)).toEqual([0, 1, 2, 3]);
+    for (const line of logged) {
+      expect(line).toMatchObject({ service: "evaluator", eta: 0.5 });
+      for (const field of ["valAccuracy", "valCost", "trainCost", "trainAccuracy", "testAccuracy", "trainSeconds", "imagesPerSecond"]) expect(line[field], field).toBeGreaterThan(0);
+      expect(line.valAccuracy).toBeLessThanOrEqual(1);
+    }
+    expect(logged.map((line) => line.decision)).toEqual(["continue", "continue", "continue", "stop"]);
+    expect(finished.testAccuracy).toBeGreaterThan(0.85);
+    expect(finished).toMatchObject({ stopReason: "completed 4 epochs" });
+    for (const field of ["bestEpoch", "wallSeconds"]) expect(finished[field]).toBeTypeOf("number");
+    const trained = cluster.trainers[0]!.logs.filter((line) => line.msg === "epoch trained" && line.run === runId);
+    expect(trained).toHaveLength(4);
+
+    const list = await cluster.cli(["list"]);
+    expect(list.stdout).toMatch(new RegExp(`${runId}\\s+finished`));
+  });
+
+  it("trains bit-identical weights to mnistctl train's in-process path, and keeps the best-validation weights", async () => {
+    const spec = runSpec({ trainLimit: 5000, epochs: 4, monitor: { trainCost: true, trainAccuracy: true, evalAccuracy: true, testAccuracy: true } });
+    const local = await trainLocally(spec, { mnist });
+    expect(sha(await exported(runId, true))).toBe(sha(local.network.params));
+    expect(sha(await exported(runId, false))).toBe(sha(local.bestNetwork.params));
+  });
+
+  it("is bit-identical with augmentation too: the augment service's stream equals the in-process one", async () => {
+    const args = ["--sizes", "784,20,10", "--train-limit", "600", "--epochs", "2", "--momentum", "0.5", "--dropout", "0.2", "--seed", "5"];
+    const launched = await cluster.cli(["run", ...args, "--augment", "shifts,rotate=10,elastic=34/4", "--follow", "--json"]);
+    expect(launched.code).toBe(0);
+    const id = String(jsonLines(launched.stdout)[0]!.run);
+    const spec = runSpec({
+      sizes: [784, 20, 10],
+      trainLimit: 600,
+      epochs: 2,
+      momentum: 0.5,
+      dropout: 0.2,
+      seed: 5n,
+      augment: { expandShifts: true, rotateProbability: 1, rotateDegrees: 10, elasticProbability: 1, elasticAlpha: 34, elasticSigma: 4 },
+    });
+    const local = await trainLocally(spec, { mnist });
+    expect(sha(await exported(id, true))).toBe(sha(local.network.params));
+  });
+
+  it("stops early on a plateau: no improvement in N epochs", async () => {
+    const result = await cluster.cli(["run", "--sizes", "784,10,10", "--train-limit", "500", "--epochs", "50", "--eta", "1e-9", "--early-stop", "3", "--follow", "--json"]);
+    const lines = jsonLines(result.stdout);
+    expect(lines.filter((line) => line.msg === "epoch").map((line) => line.decision)).toEqual(["continue", "continue", "continue", "stop"]);
+    expect(lines.at(-1)).toMatchObject({ state: "finished", stopReason: "no improvement in 3 epochs", bestEpoch: 0 });
+  });
+
+  it("halves eta on each plateau and stops once it has fallen to eta0/1024", async () => {
+    const result = await cluster.cli(["run", "--sizes", "784,10,10", "--train-limit", "500", "--epochs", "100", "--eta", "1e-9", "--decay-after", "1", "--follow", "--json"]);
+    const lines = jsonLines(result.stdout);
+    const epochs = lines.filter((line) => line.msg === "epoch");
+    expect(epochs.map((line) => line.decision)).toEqual(["continue", ...Array(9).fill("decay-eta"), "stop"]);
+    expect(epochs.map((line) => line.eta)).toEqual([1e-9, 1e-9, ...Array.from({ length: 9 }, (_, k) => 1e-9 / 2 ** (k + 1))]);
+    expect(lines.at(-1)).toMatchObject({ stopReason: "learning rate fell to 1/1024 of its initial value" });
+    const id = String(lines[0]!.run);
+    const { run } = await client.getRun({ runId: id });
+    expect(run!.etaHistory.map((change) => [change.epoch, change.eta])).toEqual(Array.from({ length: 10 }, (_, k) => [k === 0 ? 0 : k + 1, 1e-9 / 2 ** k]));
+  });
+
+  it("stops a run on request and sets its learning rate, and the trainer takes the next run", async () => {
+    const launched = await cluster.cli(["run", "--train-limit", "5000", "--epochs", "1000"]);
+    const id = launched.stdout.trim();
+    await waitForLog(cluster.evaluator, (line) => line.msg === "epoch" && line.run === id && line.epoch === 1);
+    const set = await cluster.cli(["set-lr", id, "0.125"]);
+    expect(set.code).toBe(0);
+    const from = Number(/from epoch (\d+)/.exec(set.stdout)![1]);
+    await waitForLog(cluster.evaluator, (line) => line.msg === "epoch" && line.run === id && (line.epoch as number) >= from + 1);
+    const stopped = await cluster.cli(["stop", id, "--reason", "enough", "--json"]);
+    expect(stopped.code).toBe(0);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ state: "stopped", stopReason: "enough" });
+    const { run } = await client.getRun({ runId: id });
+    const etas = run!.epochs.map((metrics) => metrics.eta);
+    expect(etas.slice(0, 2)).toEqual([0.5, 0.5]);
+    expect(etas.at(-1)).toBe(0.125);
+    expect(run!.testAccuracy).toBeGreaterThan(0.8);
+    const again = await cluster.cli(["stop", id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("has already ended");
+    // The trainer is free again.
+    const next = await cluster.cli(["run", "--train-limit", "1000", "--epochs", "1", "--follow", "--json"]);
+    expect(jsonLines(next.stdout).at(-1)).toMatchObject({ state: "finished" });
+  });
+
+  it("predicts a digit drawn into a PNG with a run's best network, and plots its curves", async () => {
+    const image = 0;
+    const pixels = mnist.test.pixels.subarray(image * 784, (image + 1) * 784);
+    const png = join(dir, "digit.png");
+    await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).resize(112, 112).png().toFile(png);
+    const predicted = await cluster.cli(["predict", png, "--run", runId, "--json"]);
+    expect(predicted.stderr).toBe("");
+    const answer = JSON.parse(predicted.stdout) as { digit: number; probabilities: number[] };
+    expect(answer.digit).toBe(mnist.test.labels[image]);
+    expect(answer.probabilities).toHaveLength(10);
+
+    const curves = join(dir, "curves.png");
+    const plotted = await cluster.cli(["plot", runId, "--out", curves]);
+    expect(plotted.stderr).toBe("");
+    expect((await sharp(curves).metadata()).format).toBe("png");
+  });
+});
+
+describe("RunSpec validation and unknown runs", () => {
+  const base = { sizes: [784, 30, 10] };
+  it.each([
+    [{ sizes: [785, 30, 10] }, "spec.sizes[0]"],
+    [{ sizes: [784, 30, 9] }, "spec.sizes[2]"],
+    [{ sizes: [784] }, "spec.sizes"],
+    [{ eta: 0 }, "spec.eta"],
+    [{ eta: -1 }, "spec.eta"],
+    [{ lambda: -0.5 }, "spec.lambda"],
+    [{ l1: -1 }, "spec.l1"],
+    [{ miniBatch: 0 }, "spec.miniBatch"],
+    [{ epochs: 0 }, "spec.epochs"],
+    [{ epochs: 1_000_000 }, "spec.epochs"],
+    [{ dropout: 1 }, "spec.dropout"],
+    [{ momentum: 1.5 }, "spec.momentum"],
+    [{ nesterov: true }, "spec.nesterov"],
+    [{ trainLimit: 50_001 }, "spec.trainLimit"],
+    [{ activation: 7 as Activation }, "spec.activation"],
+    [{ cost: 9 }, "spec.cost"],
+    [{ init: 5 }, "spec.init"],
+    [{ evalOn: 4 }, "spec.evalOn"],
+    [{ stopping: { decayFactor: 1.5 } }, "spec.stopping.decayFactor"],
+    [{ stopping: { minEtaFraction: 0 } }, "spec.stopping.minEtaFraction"],
+    [{ augment: { rotateProbability: 1, rotateDegrees: 400 } }, "spec.augment.rotateDegrees"],
+    [{ augment: { elasticProbability: 2 } }, "spec.augment.elasticProbability"],
+    [{ augment: { translateProbability: 1, translatePixels: 20 } }, "spec.augment.translatePixels"],
+  ])("LaunchRun rejects %j with INVALID_ARGUMENT naming %s", async (fields, field) => {
+    const spec = create(RunSpecSchema, { ...base, ...(fields as object) });
+    const error = await client.launchRun({ spec }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(GrpcStatusError);
+    expect((error as GrpcStatusError).code).toBe(status.INVALID_ARGUMENT);
+    expect((error as GrpcStatusError).message).toMatch(new RegExp(`^${field.replace(/[[\]]/g, "\\$&")}: .* is not allowed; `));
+  });
+
+  it("answers NOT_FOUND for an unknown run id on every call, and the CLI says so in one line", async () => {
+    const runId = "run-does-not-exist";
+    const calls = [
+      () => client.getRun({ runId }),
+      () => client.stopRun({ runId }),
+      () => client.setLearningRate({ runId, eta: 0.1 }),
+      () => client.getNetwork({ runId }),
+      async () => {
+        for await (const _ of client.watchRun({ runId })) break;
+      },
+    ];
+    for (const call of calls) {
+      const error = await call().then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect((error as GrpcStatusError).code).toBe(status.NOT_FOUND);
+      expect((error as GrpcStatusError).message).toBe(`run "${runId}" not found`);
+    }
+    const cli = await cluster.cli(["get", runId]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr.trim().split("\n")).toEqual([`mnistctl get: run "${runId}" not found`]);
+  });
+});
