@@ -2,7 +2,7 @@
 import type { Command } from "./command.js";
 import { commands } from "./commands/index.js";
 import { ClusterError } from "./cluster.js";
-import { UsageError } from "./errors.js";
+import { asUsageError, UsageError } from "./errors.js";
 
 function help(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -30,7 +30,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.summary}\n\nusage: ${command.usage}\n`);
     return 0;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    // Bad input found below the command (a data file, a network, a value the core rejects): exit 2.
+    throw asUsageError(command.name, error);
+  }
 }
 
 try {

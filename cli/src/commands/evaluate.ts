@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { checkFitsData, loadMnist, loadNetworkJson } from "@mnist/core";
 import { score } from "@mnist/training";
 import type { Command } from "../command.js";
-import { asUsageError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { percent } from "../table.js";
 
@@ -44,11 +44,5 @@ export const evaluateCommand: Command = {
   name: "evaluate",
   summary: "score a saved network on the test or validation set",
   usage,
-  run: async (argv) => {
-    try {
-      return await evaluateModel(argv);
-    } catch (error) {
-      throw asUsageError("evaluate", error);
-    }
-  },
+  run: evaluateModel,
 };

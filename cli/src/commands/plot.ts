@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
 import type { Command } from "../command.js";
 import { serverFlag, withRunService } from "../cluster.js";
-import { asUsageError, readInputFile, UsageError } from "../errors.js";
+import { readInputFile, UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { learningCurvesSvg, PlotInputError, plotDefaults, renderLearningCurves, type EpochRecord, type PlotOptions } from "../plot.js";
 
@@ -107,11 +107,5 @@ export const plotCommand: Command = {
   name: "plot",
   summary: "draw learning curves (cost and accuracy per epoch) to PNG or SVG",
   usage,
-  run: async (argv) => {
-    try {
-      return await plotLog(argv);
-    } catch (error) {
-      throw asUsageError("plot", error);
-    }
-  },
+  run: plotLog,
 };

@@ -3,7 +3,7 @@ import type { Command } from "../command.js";
 import { DigitImageError, digitFromImage } from "../digit.js";
 import { fetchRunNetwork } from "./export.js";
 import { serverFlag } from "../cluster.js";
-import { asUsageError, readInputFile, UsageError } from "../errors.js";
+import { readInputFile, UsageError } from "../errors.js";
 import { parseFlags } from "../flags.js";
 
 const usage = [
@@ -75,11 +75,5 @@ export const predictCommand: Command = {
   name: "predict",
   summary: "classify a PNG or JPEG digit",
   usage,
-  run: async (argv) => {
-    try {
-      return await predictImage(argv);
-    } catch (error) {
-      throw asUsageError("predict", error);
-    }
-  },
+  run: predictImage,
 };

@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminalState } from "../run-states.js";
+import { isTerminal } from "@mnist/training";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
@@ -143,7 +143,7 @@ export const sweepCommand: Command = {
         for (const runId of ids) {
           if (finished.has(runId)) continue;
           const { run } = await client.getRun({ runId });
-          if (run && isTerminalState(run.state)) {
+          if (run && isTerminal(run.state)) {
             finished.set(runId, run);
             if (!values.json) process.stdout.write(`${runId} ${run.spec?.name} ${stateName[run.state]}: best validation accuracy ${percent(run.bestValAccuracy)}\n`);
           }

@@ -3,7 +3,6 @@ import { checkFitsData, loadMnist, saveNetworkJson, setBlasThreads } from "@mnis
 import { createLogger } from "@mnist/runtime";
 import { score, trainLocally, type EpochReport } from "@mnist/training";
 import type { Command } from "../command.js";
-import { asUsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
 import { fixed, percent } from "../table.js";
@@ -91,11 +90,5 @@ export const trainCommand: Command = {
   name: "train",
   summary: "train a network in-process and print per-epoch metrics",
   usage,
-  run: async (argv) => {
-    try {
-      return await train(argv);
-    } catch (error) {
-      throw asUsageError("train", error);
-    }
-  },
+  run: train,
 };

@@ -20,3 +20,4 @@ export {
 } from "./spec.js";
 export { initialNetwork, score, sliceSizeFor, trainEpochFrom, type EpochTiming, type Score } from "./epochs.js";
 export { trainLocally, type EpochReport, type LocalRunOptions, type LocalRunResult } from "./local.js";
+export { isTerminal } from "./states.js";

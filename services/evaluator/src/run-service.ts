@@ -1,7 +1,7 @@
 import { bind, GrpcStatusError, invalidArgument, notFound, status, type ServiceBinding } from "@mnist/grpc";
 import { NetworkChoice, RunService, type RunRecord } from "@mnist/protocol";
-import { resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
-import { isTerminal, type RunStore } from "./run-store.js";
+import { isTerminal, resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
+import type { RunStore } from "./run-store.js";
 
 /** What the public API asks of the part that places and steers runs. */
 export interface RunControl {

@@ -1,16 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunRecordSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { isTerminal } from "@mnist/training";
 import { randomBytes } from "node:crypto";
 import type { KV, NatsConnection } from "nats";
 
 export const runsBucket = "runs";
 
-const terminalStates = new Set([RunState.FINISHED, RunState.STOPPED, RunState.FAILED]);
-
-export function isTerminal(state: RunState): boolean {
-  return terminalStates.has(state);
-}
 
 /** Sortable by creation time, unique without coordination between evaluators. */
 export function newRunId(now = Date.now()): string {

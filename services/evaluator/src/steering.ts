@@ -5,10 +5,10 @@ import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Netw
 import { GrpcStatusError, status } from "@mnist/grpc";
 import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
-import { decideEpoch, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
+import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import type { Placement } from "./placement.js";
-import { isTerminal, type RunStore } from "./run-store.js";
+import type { RunStore } from "./run-store.js";
 import type { RunControl } from "./run-service.js";
 
 const decisionOf: Record<DecisionName, Decision> = { continue: Decision.CONTINUE, "decay-eta": Decision.DECAY_ETA, stop: Decision.STOP };
