@@ -22,11 +22,13 @@
 //   dropoutMask(layout, rate, seed: bigint, epoch, batchIndex, B): Float32Array (hidden masks)
 //   gather(src: Uint8Array, rowBytes, indices: Uint32Array, start, count, out: Uint8Array): void
 //   setBlasThreads(n): void, getBlasThreads(): number, blasConfig(): string
+//   measureSgemmGflops(m, n, k, repeats, threads): number (GFLOP/s of C = A.B, row-major)
 #include <napi.h>
 
 #include <cblas.h>
 #include <string.h>
 
+#include <chrono>
 #include <vector>
 
 #include "network.h"
@@ -264,6 +266,28 @@ Napi::Value BlasConfig(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), openblas_get_config());
 }
 
+// The machine's cblas_sgemm rate at one shape and thread count: the ceiling `npm run bench -- core`
+// reads the core's achieved GFLOP/s against, measured in the same process and run. Deterministic
+// operands (no denormals, no NaN); one untimed call first so OpenBLAS's buffers and thread pool are
+// up. The caller's thread count is restored, so training after it keeps its bit-identity.
+Napi::Value MeasureSgemmGflops(const Napi::CallbackInfo& info) {
+    const int m = int_of(info[0]), n = int_of(info[1]), k = int_of(info[2]);
+    const int repeats = int_of(info[3]), threads = int_of(info[4]);
+    std::vector<float> A((size_t)m * k), B((size_t)k * n), C((size_t)m * n, 0.0f);
+    for (size_t i = 0; i < A.size(); i++) A[i] = (float)((int)(i % 17) - 8) * 0.01f;
+    for (size_t i = 0; i < B.size(); i++) B[i] = (float)((int)(i % 13) - 6) * 0.01f;
+    const int before = openblas_get_num_threads();
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A.data(), k, B.data(), n, 0.0f, C.data(), n);
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeats; r++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A.data(), k, B.data(), n, 0.0f, C.data(), n);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    openblas_set_num_threads(before);
+    return Napi::Number::New(info.Env(), 2.0 * m * n * k * repeats / seconds / 1e9);
+}
+
 void RegisterCore(Napi::Env env, Napi::Object exports) {
     exports.Set("initParams", Napi::Function::New(env, InitParams));
     exports.Set("scratchFloats", Napi::Function::New(env, ScratchFloats));
@@ -280,6 +304,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
     exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads));
     exports.Set("getBlasThreads", Napi::Function::New(env, GetBlasThreads));
     exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));
+    exports.Set("measureSgemmGflops", Napi::Function::New(env, MeasureSgemmGflops));
     exports.Set("maxLayers", Napi::Number::New(env, MAX_LAYERS));
 }
 

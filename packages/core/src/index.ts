@@ -61,4 +61,4 @@ export {
 } from "./serialize.js";
 export { parseIdx, readIdxFile, isGzip, type IdxFile, type IdxImages, type IdxLabels } from "./idx.js";
 export { loadMnist, defaultDataDir, sliceDataset, mnistSplit, type Dataset, type Mnist, type LoadMnistOptions } from "./dataset.js";
-export { setBlasThreads, getBlasThreads, runtimeInfo, defaultBlasThreads, type RuntimeInfo } from "./blas.js";
+export { setBlasThreads, getBlasThreads, runtimeInfo, defaultBlasThreads, measureSgemmGflops, type RuntimeInfo, type SgemmOptions } from "./blas.js";

