@@ -93,4 +93,17 @@ describe("recovery", () => {
     const events = trainer.logs.filter((line) => line.msg === "run started" || line.msg === "run stopped by the evaluator").map((line) => line.msg);
     expect(events).toEqual(Array(4).fill(["run started", "run stopped by the evaluator"]).flat());
   });
+
+  it("fails a run, with the reason in its record, when no augment replica can feed it", async () => {
+    cluster = await startCluster({ trainerEnv: { TRAINER_SLICE_DELIVERY_TIMEOUT_MS: "1500" } });
+    const c = cluster;
+    c.augment.child.kill("SIGTERM");
+    await c.augment.exited;
+    const result = await c.cli(["run", "--train-limit", "1000", "--epochs", "2", "--follow", "--json"]);
+    expect(result.code).toBe(1);
+    const last = jsonLines(result.stdout).at(-1)!;
+    expect(last).toMatchObject({ msg: "run finished", state: "failed", epochs: 0 });
+    expect(String(last.error)).toMatch(/no augment replica delivered run run-\S+ epoch 0 slice 0 within 1\d{3} ms/);
+    expect(c.trainers[0]!.logs.filter((line) => line.msg === "run failed")).toHaveLength(1);
+  });
 });
