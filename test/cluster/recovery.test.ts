@@ -90,6 +90,8 @@ describe("recovery", () => {
     expect(new Set(rows.map((row) => `${row.eta}/${row.lambda}`))).toEqual(new Set(["0.1/0", "0.1/2", "1/0", "1/2"]));
     // One trainer with room for one run: the runs trained one after another, never two at once.
     const trainer = c.trainers[0]!;
+    // The records end before the trainer hears the last decision: wait for its fourth stop.
+    await waitForLog(trainer, () => trainer.logs.filter((line) => line.msg === "run stopped by the evaluator").length === 4);
     const events = trainer.logs.filter((line) => line.msg === "run started" || line.msg === "run stopped by the evaluator").map((line) => line.msg);
     expect(events).toEqual(Array(4).fill(["run started", "run stopped by the evaluator"]).flat());
   });
