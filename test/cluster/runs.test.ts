@@ -60,8 +60,8 @@ describe("a run through the services", () => {
     expect(finished.testAccuracy).toBeGreaterThan(0.85);
     expect(finished).toMatchObject({ stopReason: "completed 4 epochs" });
     for (const field of ["bestEpoch", "wallSeconds"]) expect(finished[field]).toBeTypeOf("number");
-    const trained = cluster.trainers[0]!.logs.filter((line) => line.msg === "epoch trained" && line.run === runId);
-    expect(trained).toHaveLength(4);
+    await waitForLog(cluster.trainers[0]!, (line) => line.msg === "epoch trained" && line.run === runId && line.epoch === 3);
+    expect(cluster.trainers[0]!.logs.filter((line) => line.msg === "epoch trained" && line.run === runId)).toHaveLength(4);
 
     const list = await cluster.cli(["list"]);
     expect(list.stdout).toMatch(new RegExp(`${runId}\\s+finished`));
