@@ -1,7 +1,7 @@
 import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
 import { Decision, RunService, RunState, type EpochMetrics, type RunRecord } from "@mnist/protocol";
 import { UsageError } from "./errors.js";
-import { fixed, percent } from "./table.js";
+import { fixed, headerLine, percent, rowLine, type Column } from "./table.js";
 
 export const defaultServer = "localhost:50051";
 
@@ -78,7 +78,7 @@ export function finishedFields(run: RunRecord): Record<string, unknown> {
   };
 }
 
-const epochColumns: [string, number, (m: EpochMetrics) => string][] = [
+const epochColumns: Column<EpochMetrics>[] = [
   ["epoch", 5, (m) => String(m.epoch)],
   ["eta", 10, (m) => String(Number(m.eta.toPrecision(6)))],
   ["train s", 8, (m) => fixed(m.trainSeconds, 3)],
@@ -108,10 +108,10 @@ export class EpochPrinter {
     }
     if (!this.headerDone) {
       this.columns = epochColumns.filter(([header, , cell]) => ["epoch", "eta", "train s", "images/s", "val acc", "val cost", "decision"].includes(header) || cell(metrics) !== "");
-      process.stdout.write(`${this.columns.map(([header, width]) => header.padStart(width)).join("  ")}\n`);
+      process.stdout.write(`${headerLine(this.columns)}\n`);
       this.headerDone = true;
     }
-    process.stdout.write(`${this.columns.map(([, width, cell]) => cell(metrics).padStart(width)).join("  ")}\n`);
+    process.stdout.write(`${rowLine(this.columns, metrics)}\n`);
   }
 
   finished(run: RunRecord): void {

@@ -15,3 +15,14 @@ export function percent(fraction: number | undefined, digits = 2): string {
 export function fixed(value: number | undefined, digits: number): string {
   return value === undefined ? "" : value.toFixed(digits);
 }
+
+/** A column of a table printed row by row as results arrive: fixed width, right-aligned. */
+export type Column<T> = [header: string, width: number, cell: (row: T) => string];
+
+export function headerLine<T>(columns: Column<T>[]): string {
+  return columns.map(([header, width]) => header.padStart(width)).join("  ");
+}
+
+export function rowLine<T>(columns: Column<T>[], row: T): string {
+  return columns.map(([, width, cell]) => cell(row).padStart(width)).join("  ");
+}

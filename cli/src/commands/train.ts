@@ -5,7 +5,7 @@ import { score, trainLocally, type EpochReport } from "@mnist/training";
 import type { Command } from "../command.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
-import { fixed, percent } from "../table.js";
+import { fixed, headerLine, percent, rowLine, type Column } from "../table.js";
 
 const usage = [
   "mnistctl train [flags] [--data-dir DIR] [--save model.json] [--threads N] [--json]",
@@ -16,7 +16,7 @@ const usage = [
   "  --threads sets OpenBLAS's threads (default 1): same seed and threads ⇒ same bits.",
 ].join("\n");
 
-const columns: [string, number, (r: EpochReport) => string][] = [
+const columns: Column<EpochReport>[] = [
   ["epoch", 5, (r) => String(r.epoch)],
   ["eta", 10, (r) => String(Number(r.eta.toPrecision(6)))],
   ["train s", 8, (r) => fixed(r.trainSeconds, 3)],
@@ -52,10 +52,10 @@ async function train(argv: string[]): Promise<number> {
     const wanted: Record<string, boolean> = { "train cost": monitor.trainCost, "train acc": monitor.trainAccuracy, "eval cost": monitor.evalCost, "eval acc": monitor.evalAccuracy };
     return wanted[header] ?? true;
   });
-  if (!logger) process.stdout.write(`${shown.map(([header, width]) => header.padStart(width)).join("  ")}\n`);
+  if (!logger) process.stdout.write(`${headerLine(shown)}\n`);
   const onEpoch = (report: EpochReport) => {
     if (logger) logger.info(report, "epoch");
-    else process.stdout.write(`${shown.map(([, width, cell]) => cell(report).padStart(width)).join("  ")}\n`);
+    else process.stdout.write(`${rowLine(shown, report)}\n`);
   };
   const result = await trainLocally(spec, { mnist, onEpoch });
   // Early stopping's answer: the best weights on the evaluation data, scored on the test set.

@@ -27,33 +27,22 @@ export type PresetName = "none" | "affine" | "elastic";
  * translates (2 px), skews (0.3) and scales (10%) every image; "elastic" adds Simard's elastic
  * distortion (alpha 34, sigma 4) on top, all composed into one resampling pass.
  */
+const affine: Readonly<AugmentSettings> = Object.freeze({
+  ...noAugmentation,
+  rotateProbability: 1,
+  rotateDegrees: 15,
+  translateProbability: 1,
+  translatePixels: 2,
+  skewProbability: 1,
+  skew: 0.3,
+  scaleProbability: 1,
+  scale: 0.1,
+});
+
 export const presets: Readonly<Record<PresetName, Readonly<AugmentSettings>>> = Object.freeze({
   none: noAugmentation,
-  affine: Object.freeze({
-    ...noAugmentation,
-    rotateProbability: 1,
-    rotateDegrees: 15,
-    translateProbability: 1,
-    translatePixels: 2,
-    skewProbability: 1,
-    skew: 0.3,
-    scaleProbability: 1,
-    scale: 0.1,
-  }),
-  elastic: Object.freeze({
-    ...noAugmentation,
-    rotateProbability: 1,
-    rotateDegrees: 15,
-    translateProbability: 1,
-    translatePixels: 2,
-    skewProbability: 1,
-    skew: 0.3,
-    scaleProbability: 1,
-    scale: 0.1,
-    elasticProbability: 1,
-    elasticAlpha: 34,
-    elasticSigma: 4,
-  }),
+  affine,
+  elastic: Object.freeze({ ...affine, elasticProbability: 1, elasticAlpha: 34, elasticSigma: 4 }),
 });
 
 /** A complete settings object from a partial one (missing fields are off). */

@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { CheckpointAnnouncementSchema, RunCheckpointSchema, type CheckpointAnnouncement, type RunCheckpoint } from "@mnist/protocol";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type NatsConnection, type ObjectStore } from "nats";
+import { perConnection } from "./per-connection.js";
 
 export const checkpointsBucket = "checkpoints";
 export const checkpointStream = "CHECKPOINTS";
@@ -15,11 +16,9 @@ export function latestObjectName(runId: string): string {
   return `${runId}/latest`;
 }
 
-async function checkpointStore(nats: NatsConnection): Promise<ObjectStore> {
-  return nats.jetstream().views.os(checkpointsBucket);
-}
+const checkpointStore = perConnection((nats): Promise<ObjectStore> => nats.jetstream().views.os(checkpointsBucket));
 
-async function ensureStream(nats: NatsConnection): Promise<JetStreamClient> {
+const ensureStream = perConnection(async (nats): Promise<JetStreamClient> => {
   const manager = await nats.jetstreamManager();
   try {
     await manager.streams.info(checkpointStream);
@@ -27,7 +26,7 @@ async function ensureStream(nats: NatsConnection): Promise<JetStreamClient> {
     await manager.streams.add({ name: checkpointStream, subjects: ["mnist.checkpoints.>"] });
   }
   return nats.jetstream();
-}
+});
 
 async function announce(nats: NatsConnection, announcement: CheckpointAnnouncement, messageId: string): Promise<void> {
   const js = await ensureStream(nats);

@@ -1,15 +1,14 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { TrainerInfoSchema, type TrainerInfo } from "@mnist/protocol";
 import type { KV, NatsConnection } from "nats";
+import { perConnection } from "./per-connection.js";
 
 export const trainersBucket = "trainers";
 /** A trainer that has not beaten for this long is gone; its runs are placed elsewhere. */
 export const trainerTtlMs = 6_000;
 export const heartbeatIntervalMs = 1_500;
 
-async function openTrainers(nats: NatsConnection): Promise<KV> {
-  return nats.jetstream().views.kv(trainersBucket, { history: 1, ttl: trainerTtlMs });
-}
+const openTrainers = perConnection((nats): Promise<KV> => nats.jetstream().views.kv(trainersBucket, { history: 1, ttl: trainerTtlMs }));
 
 /** Keeps a trainer's TrainerInfo fresh in the `trainers` bucket until stopped, then removes it. */
 export class Heartbeat {

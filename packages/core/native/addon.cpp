@@ -108,6 +108,24 @@ Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), bad);
 }
 
+// A single forward pass with caller-fixed dropout masks (tests and gradient checks): copies the
+// masks, hidden layer by hidden layer, each (count, sizes[l]), into a.mask when one is given;
+// returns the inputs as floats; *use_mask says whether a mask was given.
+const float* fixed_pass_inputs(const Net& net, Acts* a, const Inputs& in, const Napi::Value& mask, int count, int* use_mask) {
+    *use_mask = mask.IsTypedArray();
+    if (*use_mask) {
+        const float* m = floats_of(mask);
+        for (int l = 1; l < net.L; l++) {
+            const size_t n = (size_t)count * net.sizes[l];
+            memcpy(a->mask[l], m, n * sizeof(float));
+            m += n;
+        }
+    }
+    if (in.is_float) return (const float*)in.data;
+    inputs_from_pixels(a->x, (const uint8_t*)in.data, (size_t)count * net.sizes[0]);
+    return a->x;
+}
+
 Napi::Value ComputeGradient(const Napi::CallbackInfo& info) {
     const Net net = net_of(info[0]);
     float* params = floats_of(info[1]);
@@ -122,18 +140,8 @@ Napi::Value ComputeGradient(const Napi::CallbackInfo& info) {
     u.l2 = (float)double_of(info[7]);
     u.l1 = (float)double_of(info[8]);
     u.buf = floats_of(info[10]);
-    const int use_mask = info[9].IsTypedArray();
-    if (use_mask) {
-        // the caller's masks, hidden layer by hidden layer, each (count, sizes[l])
-        const float* m = floats_of(info[9]);
-        for (int l = 1; l < net.L; l++) {
-            const size_t n = (size_t)count * net.sizes[l];
-            memcpy(a.mask[l], m, n * sizeof(float));
-            m += n;
-        }
-    }
-    const float* x = in.is_float ? (const float*)in.data : a.x;
-    if (!in.is_float) inputs_from_pixels(a.x, (const uint8_t*)in.data, (size_t)count * net.sizes[0]);
+    int use_mask;
+    const float* x = fixed_pass_inputs(net, &a, in, info[9], count, &use_mask);
     network_forward(&net, params, &a, x, count, use_mask);
     output_delta(&net, &a, labels, count);
     network_backward(&net, params, &a, x, count, &u);
@@ -172,17 +180,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     Acts a;
     acts_carve(&net, &a, scratch.data(), count);
     const Inputs in = inputs_of(info[2]);
-    const int use_mask = info[4].IsTypedArray();
-    if (use_mask) {
-        const float* m = floats_of(info[4]);
-        for (int l = 1; l < net.L; l++) {
-            const size_t n = (size_t)count * net.sizes[l];
-            memcpy(a.mask[l], m, n * sizeof(float));
-            m += n;
-        }
-    }
-    const float* x = in.is_float ? (const float*)in.data : a.x;
-    if (!in.is_float) inputs_from_pixels(a.x, (const uint8_t*)in.data, (size_t)count * net.sizes[0]);
+    int use_mask;
+    const float* x = fixed_pass_inputs(net, &a, in, info[4], count, &use_mask);
     network_forward(&net, floats_of(info[1]), &a, x, count, use_mask);
     auto result = Napi::Array::New(env, net.L + 1);
     for (int l = 1; l <= net.L + 1; l++) {

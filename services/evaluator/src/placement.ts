@@ -46,6 +46,7 @@ export class Placement {
     return client;
   }
 
+  /** The live trainer the record says holds the run, if it is still alive. */
   async trainerOf(run: RunRecord): Promise<TrainerInfo | undefined> {
     return (await liveTrainers(this.nats)).find((trainer) => trainer.trainerId === run.trainerId);
   }

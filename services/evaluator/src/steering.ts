@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, deleteCheckpoint, latestObjectName, liveTrainers, readCheckpoint } from "@mnist/cluster";
+import { checkpointObjectName, deleteCheckpoint, latestObjectName, readCheckpoint } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, status } from "@mnist/grpc";
 import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
@@ -183,7 +183,8 @@ export class Steering implements RunControl {
    * decisions they already have.
    */
   async tellTrainer(runId: string, epoch: number, decision: Decision, eta: number, reason: string, trainer?: TrainerInfo): Promise<void> {
-    const holder = trainer ?? (await this.holderOf(runId));
+    const record = trainer ? undefined : await this.store.get(runId);
+    const holder = trainer ?? (record && (await this.placement.trainerOf(record)));
     if (!holder) return;
     try {
       await this.placement.trainer(holder.address).decide({ runId, epoch, decision, eta, reason }, { timeoutMs: 5_000 });
@@ -191,11 +192,6 @@ export class Steering implements RunControl {
       if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
       this.logger.warn({ run: runId, epoch, decision: decisionName[decision], err: error }, "decision not delivered yet; it is repeated");
     }
-  }
-
-  private async holderOf(runId: string): Promise<TrainerInfo | undefined> {
-    const record = await this.store.get(runId);
-    return record && (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === record.trainerId);
   }
 
   /** Repeats the last decision of every running run to its trainer (see tellTrainer). */
@@ -237,7 +233,7 @@ export class Steering implements RunControl {
 
   async stop(run: RunRecord, reason: string): Promise<RunRecord> {
     const updated = await this.finish(run, RunState.STOPPED, reason);
-    const trainer = run.state === RunState.RUNNING ? (await liveTrainers(this.nats)).find((candidate) => candidate.trainerId === run.trainerId) : undefined;
+    const trainer = run.state === RunState.RUNNING ? await this.placement.trainerOf(run) : undefined;
     if (trainer) {
       await this.placement
         .trainer(trainer.address)

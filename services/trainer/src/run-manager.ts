@@ -63,7 +63,7 @@ export class RunManager {
     }
     this.starting.add(runId);
     try {
-      const start = await this.startingPoint(runId, spec);
+      const start = { ...(await this.startingPoint(runId, spec)), source: this.epochSource(runId, spec) };
       const run = new ActiveRun(runId, spec, start, { nats: this.nats, logger: this.logger, trainerId: this.options.trainerId });
       this.runs.set(runId, run);
       void run.done.finally(() => {
@@ -78,8 +78,8 @@ export class RunManager {
     }
   }
 
-  private async startingPoint(runId: string, spec: ResolvedRunSpec): Promise<RunStart> {
-    const source = new NatsEpochSource({
+  private epochSource(runId: string, spec: ResolvedRunSpec): NatsEpochSource {
+    return new NatsEpochSource({
       nats: this.nats,
       runId,
       plan: { seed: spec.seed, trainLimit: spec.trainLimit, augment: spec.augment },
@@ -89,9 +89,13 @@ export class RunManager {
       deliveryTimeoutMs: this.options.sliceDeliveryTimeoutMs,
       logger: this.logger,
     });
+  }
+
+  /** Where the run starts: epoch 0 from its seed, or after its latest checkpoint. */
+  private async startingPoint(runId: string, spec: ResolvedRunSpec): Promise<Omit<RunStart, "source">> {
     const checkpoint = await readCheckpoint(this.nats, latestObjectName(runId));
     if (!checkpoint) {
-      return { state: createTrainingState(initialNetwork(spec)), source, epoch: 0, eta: spec.eta, examplesSeen: 0n };
+      return { state: createTrainingState(initialNetwork(spec)), epoch: 0, eta: spec.eta, examplesSeen: 0n };
     }
     const { network, velocities } = decodeCheckpoint(checkpoint.state, `checkpoint ${latestObjectName(runId)}`);
     if (checkpoint.blasThreads !== getBlasThreads()) {
@@ -101,7 +105,6 @@ export class RunManager {
     await reannounceCheckpoint(this.nats, checkpoint, this.options.trainerId);
     return {
       state: createTrainingState(network, velocities ? { velocities } : {}),
-      source,
       epoch: checkpoint.epoch + 1,
       eta: checkpoint.eta,
       examplesSeen: checkpoint.examplesSeen,
