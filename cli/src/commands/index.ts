@@ -2,6 +2,7 @@ import type { Command } from "../command.js";
 import { augmentCommand } from "./augment.js";
 import { evaluateCommand } from "./evaluate.js";
 import { exportCommand } from "./export.js";
+import { healthCommand } from "./health.js";
 import { plotCommand } from "./plot.js";
 import { predictCommand } from "./predict.js";
 import { runCommand } from "./run.js";
@@ -24,4 +25,5 @@ export const commands: Command[] = [
   predictCommand,
   exportCommand,
   plotCommand,
+  healthCommand,
 ];

@@ -5,3 +5,4 @@ export { serviceHandlers, type CallContext, type InternalErrorHook, type Service
 export { HealthStatus, ServingStatus } from "./health.js";
 export { bind, startGrpcHost, type GrpcHost, type GrpcHostOptions, type ServiceBinding } from "./host.js";
 export { addReflection } from "./reflection.js";
+export { probeHealth, waitUntilServing, type ProbeResult } from "./probe.js";
