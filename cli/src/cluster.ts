@@ -1,6 +1,7 @@
 import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
-import { Decision, RunService, RunState, type EpochMetrics, type RunRecord } from "@mnist/protocol";
+import { Decision, RunService, RunState, type EpochMetrics, type EpochProgress, type RunRecord } from "@mnist/protocol";
 import { UsageError } from "./errors.js";
+import { progressLine, StatusLine } from "./progress-bar.js";
 import { fixed, headerLine, percent, rowLine, type Column } from "./table.js";
 
 export const defaultServer = "localhost:50051";
@@ -91,15 +92,41 @@ const epochColumns: Column<EpochMetrics>[] = [
   ["decision", 9, (m) => decisionLabel[m.decision]],
 ];
 
-/** Prints epochs as table rows (header first) or JSON lines, as they arrive. */
-export class EpochPrinter {
+/** What follow() reports a run's events to. */
+export interface EpochSink {
+  /** True when progress reports are wanted, so worth asking the evaluator for. */
+  readonly wantsProgress: boolean;
+  progress(progress: EpochProgress): void;
+  epoch(metrics: EpochMetrics): void;
+  finished(run: RunRecord): void;
+  /** Called once the watch ends, however it ends. */
+  clear(): void;
+}
+
+/**
+ * Prints epochs as table rows (header first) or JSON lines, as they arrive. On a terminal
+ * (`live`), a progress bar for the epoch in training stays below the table.
+ */
+export class EpochPrinter implements EpochSink {
   private headerDone = false;
   private columns = epochColumns;
+  private readonly status: StatusLine | undefined;
 
   constructor(
     private readonly json: boolean,
     private readonly runId: string,
-  ) {}
+    live = !json && process.stdout.isTTY === true,
+  ) {
+    this.status = live ? new StatusLine(process.stdout) : undefined;
+  }
+
+  get wantsProgress(): boolean {
+    return this.status !== undefined;
+  }
+
+  progress(progress: EpochProgress): void {
+    this.status?.show(progressLine(progress, process.stdout.columns ?? 80));
+  }
 
   epoch(metrics: EpochMetrics): void {
     if (this.json) {
@@ -108,10 +135,10 @@ export class EpochPrinter {
     }
     if (!this.headerDone) {
       this.columns = epochColumns.filter(([header, , cell]) => ["epoch", "eta", "train s", "images/s", "val acc", "val cost", "decision"].includes(header) || cell(metrics) !== "");
-      process.stdout.write(`${headerLine(this.columns)}\n`);
+      this.line(headerLine(this.columns));
       this.headerDone = true;
     }
-    process.stdout.write(`${rowLine(this.columns, metrics)}\n`);
+    this.line(rowLine(this.columns, metrics));
   }
 
   finished(run: RunRecord): void {
@@ -119,7 +146,17 @@ export class EpochPrinter {
       process.stdout.write(`${JSON.stringify({ msg: "run finished", ...finishedFields(run) })}\n`);
       return;
     }
-    process.stdout.write(`${summary(run)}\n`);
+    this.line(summary(run));
+  }
+
+  /** Removes the progress bar, if one is showing (before anything else is written). */
+  clear(): void {
+    this.status?.clear();
+  }
+
+  private line(text: string): void {
+    if (this.status) this.status.print(text);
+    else process.stdout.write(`${text}\n`);
   }
 }
 
@@ -133,13 +170,18 @@ export function summary(run: RunRecord): string {
 }
 
 /** Streams a run's epochs until it ends; returns the final record. */
-export async function follow(client: Client<typeof RunService>, runId: string, printer: EpochPrinter, signal?: AbortSignal): Promise<RunRecord> {
-  for await (const event of client.watchRun({ runId }, { signal })) {
-    if (event.event.case === "epoch") printer.epoch(event.event.value);
-    else if (event.event.case === "finished") {
-      printer.finished(event.event.value);
-      return event.event.value;
+export async function follow(client: Client<typeof RunService>, runId: string, printer: EpochSink, signal?: AbortSignal): Promise<RunRecord> {
+  try {
+    for await (const event of client.watchRun({ runId, progress: printer.wantsProgress }, { signal })) {
+      if (event.event.case === "progress") printer.progress(event.event.value);
+      else if (event.event.case === "epoch") printer.epoch(event.event.value);
+      else if (event.event.case === "finished") {
+        printer.finished(event.event.value);
+        return event.event.value;
+      }
     }
+  } finally {
+    printer.clear();
   }
   throw new ClusterError(`mnistctl: the watch of run ${runId} ended before the run did`);
 }

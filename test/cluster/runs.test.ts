@@ -92,6 +92,31 @@ describe("a run through the services", () => {
     expect(sha(await exported(id, true))).toBe(sha(local.network.params));
   });
 
+  it("streams each epoch's progress from the trainer while it trains, when the watch asks for it", async () => {
+    const { runId: id } = await client.launchRun({ spec: { trainLimit: 20_000, epochs: 2 } });
+    const progress: { epoch: number; examples: number; total: number; imagesPerSecond: number }[] = [];
+    const order: string[] = [];
+    for await (const { event } of client.watchRun({ runId: id, progress: true })) {
+      order.push(event.case!);
+      if (event.case === "progress") progress.push(event.value);
+    }
+    expect(order.at(-1)).toBe("finished");
+    expect(order.filter((name) => name === "epoch")).toHaveLength(2);
+    // The last slice of every epoch is always reported; the epoch's line follows its progress.
+    for (const epoch of [0, 1]) {
+      const reports = progress.filter((report) => report.epoch === epoch);
+      expect(reports.at(-1)).toMatchObject({ examples: 20_000, total: 20_000 });
+      expect(reports.every((report) => report.imagesPerSecond > 0 && report.examples % 1000 === 0)).toBe(true);
+      expect(reports.map((report) => report.examples)).toEqual([...reports.map((report) => report.examples)].sort((a, b) => a - b));
+    }
+    const lastOfEpoch0 = order.indexOf("epoch");
+    expect(order.slice(0, lastOfEpoch0)).toContain("progress");
+    // Without asking, a watch carries no progress.
+    const plain: string[] = [];
+    for await (const { event } of client.watchRun({ runId: id })) plain.push(event.case!);
+    expect(plain).toEqual(["epoch", "epoch", "finished"]);
+  });
+
   it("stops early on a plateau: no improvement in N epochs", async () => {
     const result = await cluster.cli(["run", "--sizes", "784,10,10", "--train-limit", "500", "--epochs", "50", "--eta", "1e-9", "--early-stop", "3", "--follow", "--json"]);
     const lines = jsonLines(result.stdout);

@@ -9,9 +9,11 @@ import { runCommand } from "./run.js";
 import { getCommand, listCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
 import { sweepCommand } from "./sweep.js";
 import { trainCommand } from "./train.js";
+import { upCommand } from "./up.js";
 
 /** Every command, in the order `--help` lists them. */
 export const commands: Command[] = [
+  upCommand,
   trainCommand,
   evaluateCommand,
   augmentCommand,

@@ -12,3 +12,4 @@ export {
   reannounceCheckpoint,
 } from "./checkpoints.js";
 export { Heartbeat, heartbeatIntervalMs, liveTrainers, trainersBucket, trainerTtlMs } from "./trainers.js";
+export { progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";

@@ -2,5 +2,5 @@ export { env, loadConfig, loadConfigOrExit, type EnvSpec, type Variable } from "
 export { ConfigError } from "./errors.js";
 export { createLogger, logLevels, type Logger, type LogLevel } from "./logger.js";
 export { connectNats, type NatsOptions } from "./nats.js";
-export { runService, type CommonConfig, type RunningService, type ServiceContext, type ServiceOptions } from "./service.js";
+export { commonSpec, runService, type CommonConfig, type RunningService, type ServiceContext, type ServiceOptions } from "./service.js";
 export { exitOnSignal } from "./shutdown.js";

@@ -15,7 +15,8 @@ export interface CommonConfig {
   SHUTDOWN_GRACE_MS: number;
 }
 
-function commonSpec(defaultGrpcPort: number): EnvSpec<CommonConfig> {
+/** The spec of the variables every service reads; exported so deployment tests check manifests against it. */
+export function commonSpec(defaultGrpcPort: number): EnvSpec<CommonConfig> {
   return {
     NATS_URL: env.url({ protocols: ["nats:", "tls:"], default: "nats://127.0.0.1:4222" }),
     NATS_TOKEN: env.secret(),

@@ -22,6 +22,12 @@ export interface EpochTiming {
   imagesPerSecond: number;
 }
 
+export interface EpochOptions {
+  signal?: AbortSignal;
+  /** Called after each slice with the examples trained so far, the epoch's total and the seconds since it started. */
+  onProgress?(examples: number, total: number, seconds: number): void;
+}
+
 /**
  * Trains one epoch from a source: its slices in order, each handed whole to the core. The
  * result depends only on the examples, their order and the spec, so the in-process source and
@@ -33,7 +39,7 @@ export async function trainEpochFrom(
   spec: ResolvedRunSpec,
   epoch: number,
   eta: number,
-  signal?: AbortSignal,
+  { signal, onProgress }: EpochOptions = {},
 ): Promise<EpochTiming> {
   const options = {
     eta,
@@ -53,6 +59,7 @@ export async function trainEpochFrom(
   for await (const slice of source.epoch(epoch, { signal })) {
     firstBatchIndex = trainBatches(state, slice.pixels, slice.labels, slice.count, { ...options, firstBatchIndex }).nextBatchIndex;
     examples += slice.count;
+    onProgress?.(examples, source.size, (performance.now() - started) / 1000);
   }
   const trainSeconds = (performance.now() - started) / 1000;
   return { examples, trainSeconds, imagesPerSecond: examples / trainSeconds };

@@ -18,6 +18,6 @@ export {
   type SpecLimits,
   type StoppingRules,
 } from "./spec.js";
-export { initialNetwork, score, sliceSizeFor, trainEpochFrom, type EpochTiming, type Score } from "./epochs.js";
+export { initialNetwork, score, sliceSizeFor, trainEpochFrom, type EpochOptions, type EpochTiming, type Score } from "./epochs.js";
 export { trainLocally, type EpochReport, type LocalRunOptions, type LocalRunResult } from "./local.js";
 export { isTerminal } from "./states.js";

