@@ -81,7 +81,7 @@ export function finishedFields(run: RunRecord): Record<string, unknown> {
 
 const epochColumns: Column<EpochMetrics>[] = [
   ["epoch", 5, (m) => String(m.epoch)],
-  ["eta", 10, (m) => String(Number(m.eta.toPrecision(6)))],
+  ["eta", 11, (m) => String(Number(m.eta.toPrecision(6)))],
   ["train s", 8, (m) => fixed(m.trainSeconds, 3)],
   ["images/s", 9, (m) => String(Math.round(m.imagesPerSecond))],
   ["val acc", 8, (m) => percent(m.valAccuracy)],

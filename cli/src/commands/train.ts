@@ -18,7 +18,7 @@ const usage = [
 
 const columns: Column<EpochReport>[] = [
   ["epoch", 5, (r) => String(r.epoch)],
-  ["eta", 10, (r) => String(Number(r.eta.toPrecision(6)))],
+  ["eta", 11, (r) => String(Number(r.eta.toPrecision(6)))],
   ["train s", 8, (r) => fixed(r.trainSeconds, 3)],
   ["images/s", 9, (r) => String(Math.round(r.imagesPerSecond))],
   ["train cost", 10, (r) => fixed(r.trainCost, 4)],
