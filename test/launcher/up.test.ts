@@ -13,10 +13,19 @@ interface Launch {
   json: Record<string, unknown>[];
 }
 
-/** `npm start`'s program, as its own process; `onLine` sees each stdout line as it comes. */
-function launch(args: string[], env: Record<string, string | undefined> = {}, onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void) {
+/**
+ * `npm start`'s program (`mnistctl up`) as its own process, or `npm start` itself with `viaNpm`;
+ * `onLine` sees each stdout line as it comes.
+ */
+function launch(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void,
+  viaNpm = false,
+) {
   const childEnv = { ...process.env, NATS_URL: undefined, ...env };
-  const child = spawn(process.execPath, [`${repoRoot}cli/dist/main.js`, "up", ...args], { env: childEnv as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, argv] = viaNpm ? ["npm", ["start", "--silent", "--", ...args]] : [process.execPath, [`${repoRoot}cli/dist/main.js`, "up", ...args]];
+  const child = spawn(command, argv, { cwd: repoRoot, env: childEnv as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   const stdout: string[] = [];
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -67,8 +76,8 @@ describe("npm start (mnistctl up)", () => {
     expect(existsSync(stores[0]!)).toBe(false);
   });
 
-  it("uses NATS_URL when set and ends on the final line: best validation accuracy, its epoch, test accuracy, stop reason, wall time", async () => {
-    const result = await launch([...shortRun, "--augment-replicas", "1", "--name", "smoke"], { NATS_URL: natsUrl() });
+  it("as npm start, uses NATS_URL when set and ends on the final line: best validation accuracy, its epoch, test accuracy, stop reason, wall time", async () => {
+    const result = await launch([...shortRun, "--augment-replicas", "1", "--name", "smoke"], { NATS_URL: natsUrl() }, undefined, true);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toContain("nats-server");
     expect(result.stderr).toContain("starting 1 augment, 1 trainer and the evaluator");

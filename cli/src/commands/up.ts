@@ -188,6 +188,8 @@ export const upCommand: Command = {
       process.exit(130);
     });
     const interrupted = untilAborted(interrupt.signal).then(() => {
+      // The terminal's "^C" and a progress bar share the last line: clear it before saying more.
+      if (!json && process.stdout.isTTY) process.stdout.write("\r\x1b[2K");
       say.say("interrupted", `${String(interrupt.signal.reason)}: stopping everything (again to kill at once)`, { signal: String(interrupt.signal.reason) });
       return "interrupted" as const;
     });
