@@ -1,5 +1,6 @@
-import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
+import { createClient, GrpcStatusError, status, type Client, type ClientAccess } from "@mnist/grpc";
 import { Decision, RunService, RunState, type EpochMetrics, type EpochProgress, type RunRecord } from "@mnist/protocol";
+import { clientAccess, connectionFlags, type ConnectionFlags } from "./access.js";
 import { UsageError } from "./errors.js";
 import { progressLine, StatusLine } from "./progress-bar.js";
 import { fixed, headerLine, percent, rowLine, type Column } from "./table.js";
@@ -15,18 +16,30 @@ export function serverAddress(flag: string | undefined): string {
   return address;
 }
 
-export const serverFlag = { server: { type: "string" } } as const;
+/** --server, --token, --ca, --cert, --key: every cluster command's connection flags. */
+export const serverFlag = connectionFlags;
 
-/** Runs `use` with a RunService client, turning gRPC failures into one readable line. */
-export async function withRunService<T>(command: string, server: string | undefined, use: (client: Client<typeof RunService>) => Promise<T>): Promise<T> {
-  const address = serverAddress(server);
-  const client = createClient(RunService, address);
+/**
+ * Runs `use` with a RunService client, turning gRPC failures into one readable line. `target` is
+ * the command's connection flags (or just --server's value, the rest then from MNISTCTL_*), or an
+ * address with its access already made (the launcher's).
+ */
+export async function withRunService<T>(
+  command: string,
+  target: string | undefined | (ConnectionFlags & { access?: ClientAccess }),
+  use: (client: Client<typeof RunService>) => Promise<T>,
+): Promise<T> {
+  const flags = typeof target === "object" ? target : { server: target };
+  const address = serverAddress(flags.server);
+  const client = createClient(RunService, address, "access" in flags && flags.access ? flags.access : clientAccess(command, flags));
   try {
     return await use(client);
   } catch (error) {
     if (error instanceof GrpcStatusError) {
-      if (error.code === status.UNAVAILABLE) throw new ClusterError(`mnistctl ${command}: the evaluator at ${address} is unavailable (${error.message})`);
+      // grpc-js's TLS failures carry OpenSSL's multi-line text: one line, as every error here.
+      if (error.code === status.UNAVAILABLE) throw new ClusterError(`mnistctl ${command}: the evaluator at ${address} is unavailable (${error.message.replace(/\s*\n\s*/g, " ").trim()})`);
       if (error.code === status.INVALID_ARGUMENT || error.code === status.NOT_FOUND) throw new UsageError(`mnistctl ${command}: ${error.message}`);
+      if (error.code === status.UNAUTHENTICATED) throw new ClusterError(`mnistctl ${command}: UNAUTHENTICATED: ${error.message} (the evaluator at ${address} wants --token or MNISTCTL_TOKEN)`);
       throw new ClusterError(`mnistctl ${command}: ${status[error.code]}: ${error.message}`);
     }
     throw error;
@@ -169,19 +182,39 @@ export function summary(run: RunRecord): string {
   return parts.join("; ");
 }
 
-/** Streams a run's epochs until it ends; returns the final record. */
+/** How long follow() keeps asking again while the evaluator is unavailable (restarting, NATS restarting). */
+const followRetryMs = 120_000;
+
+/**
+ * Streams a run's epochs until it ends; returns the final record. A watch cut by an unavailable
+ * evaluator is opened again (each epoch is printed once), for up to two minutes.
+ */
 export async function follow(client: Client<typeof RunService>, runId: string, printer: EpochSink, signal?: AbortSignal): Promise<RunRecord> {
+  let printed = -1;
+  let unavailableSince: number | undefined;
   try {
-    for await (const event of client.watchRun({ runId, progress: printer.wantsProgress }, { signal })) {
-      if (event.event.case === "progress") printer.progress(event.event.value);
-      else if (event.event.case === "epoch") printer.epoch(event.event.value);
-      else if (event.event.case === "finished") {
-        printer.finished(event.event.value);
-        return event.event.value;
+    for (;;) {
+      try {
+        for await (const event of client.watchRun({ runId, progress: printer.wantsProgress }, { signal })) {
+          unavailableSince = undefined;
+          if (event.event.case === "progress") printer.progress(event.event.value);
+          else if (event.event.case === "epoch") {
+            if (event.event.value.epoch > printed) printer.epoch(event.event.value);
+            printed = Math.max(printed, event.event.value.epoch);
+          } else if (event.event.case === "finished") {
+            printer.finished(event.event.value);
+            return event.event.value;
+          }
+        }
+        throw new ClusterError(`mnistctl: the watch of run ${runId} ended before the run did`);
+      } catch (error) {
+        if (!(error instanceof GrpcStatusError && error.code === status.UNAVAILABLE) || signal?.aborted) throw error;
+        unavailableSince ??= Date.now();
+        if (Date.now() - unavailableSince > followRetryMs) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
   } finally {
     printer.clear();
   }
-  throw new ClusterError(`mnistctl: the watch of run ${runId} ended before the run did`);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import type { Command } from "./command.js";
 import { commands } from "./commands/index.js";
+import { connectionHelp } from "./access.js";
 import { ClusterError } from "./cluster.js";
 import { asUsageError, UsageError } from "./errors.js";
 
@@ -15,6 +16,7 @@ function help(): string {
     ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     "",
     "cluster commands talk to the evaluator's gRPC address: --server or MNISTCTL_SERVER (default localhost:50051)",
+    connectionHelp,
   ].join("\n");
 }
 

@@ -3,7 +3,7 @@
     {
       "target_name": "mnist_augment",
       "sources": ["native/kernels.cpp", "native/addon.cpp"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../core/native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O3", "-march=x86-64-v2", "-fno-fast-math", "-ffp-contract=off"]

@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
+import { checkpointsBucket, latestObjectName } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { runSpec, trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
@@ -107,5 +109,30 @@ describe("recovery", () => {
     expect(last).toMatchObject({ msg: "run finished", state: "failed", epochs: 0 });
     expect(String(last.error)).toMatch(/no augment replica delivered run run-\S+ epoch 0 slice 0 within 1\d{3} ms/);
     expect(c.trainers[0]!.logs.filter((line) => line.msg === "run failed")).toHaveLength(1);
+  });
+});
+
+describe("a trainer's refusal", () => {
+  it("fails a run whose checkpoint is corrupt, with the trainer's reason in its record, instead of retrying it for ever", async () => {
+    cluster = await startCluster();
+    const c = cluster;
+    const runId = await launch(c);
+    await waitForLog(c.evaluator, (line) => line.msg === "epoch" && line.run === runId && line.epoch === 0);
+    c.trainers[0]!.child.kill("SIGKILL");
+    // What the next trainer resumes from: bytes that are no checkpoint.
+    const nats = await connect({ servers: c.nats.url });
+    const store = await nats.jetstream().views.os(checkpointsBucket);
+    await store.putBlob({ name: latestObjectName(runId) }, new TextEncoder().encode("not a checkpoint at all"));
+    await nats.close();
+    const replacement = await c.startTrainer();
+
+    const watched = await c.cli(["watch", runId, "--json"]);
+    expect(watched.code).toBe(1);
+    const finished = jsonLines(watched.stdout).at(-1)!;
+    expect(finished).toMatchObject({ msg: "run finished", state: "failed" });
+    expect(String(finished.error)).toMatch(/^trainer \S+ refused the run: checkpoint \S+\/latest \(23 bytes\) does not decode: /);
+    const refusals = c.evaluator.logs.filter((line) => line.run === runId && String(line.msg).startsWith("trainer refused run"));
+    expect(refusals.map((line) => line.msg)).toEqual(["trainer refused run for good"]);
+    expect(replacement.child.exitCode).toBeNull();
   });
 });

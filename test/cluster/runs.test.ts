@@ -184,6 +184,9 @@ describe("RunSpec validation and unknown runs", () => {
     [{ sizes: [785, 30, 10] }, "spec.sizes[0]"],
     [{ sizes: [784, 30, 9] }, "spec.sizes[2]"],
     [{ sizes: [784] }, "spec.sizes"],
+    // Within the core's limits or not at all: once accepted here, every trainer can run it.
+    [{ sizes: [784, 70_000, 10] }, "spec.sizes[1]"],
+    [{ sizes: [784, 65_536, 4_096, 10] }, "spec.sizes"],
     [{ eta: 0 }, "spec.eta"],
     [{ eta: -1 }, "spec.eta"],
     [{ lambda: -0.5 }, "spec.lambda"],

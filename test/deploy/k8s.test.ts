@@ -63,7 +63,10 @@ describe("deploy/k8s renders and validates", () => {
         "Deployment/trainer",
         "HorizontalPodAutoscaler/augment",
         "Namespace/mnist",
+        "NetworkPolicy/nats-from-pipeline",
+        "NetworkPolicy/trainer-from-evaluator",
         "PodDisruptionBudget/evaluator",
+        "Secret/mnist-grpc-HASH",
         "Secret/mnist-nats-HASH",
         "Service/evaluator",
         "Service/nats",
@@ -157,6 +160,9 @@ describe("deploy/k8s agrees with the services", () => {
       expect(env.NATS_URL, `${service}: NATS_URL`).toBeDefined();
       expect(env.NATS_TOKEN, `${service}: NATS_TOKEN`).toBeTruthy();
       expect(container.env?.find((variable) => variable.name === "NATS_TOKEN")?.valueFrom?.secretKeyRef, `${service}: NATS_TOKEN from the Secret`).toBeDefined();
+      // The bearer token every RunService/TrainerService call needs, from a Secret, the same for all.
+      expect(env.AUTH_TOKEN, `${service}: AUTH_TOKEN`).toBeTruthy();
+      expect(container.env?.find((variable) => variable.name === "AUTH_TOKEN")?.valueFrom?.secretKeyRef, `${service}: AUTH_TOKEN from the Secret`).toBeDefined();
       if (service === "trainer") {
         expect(container.env?.find((variable) => variable.name === "TRAINER_ADVERTISE_HOST")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP");
         expect(checked.config?.GRPC_HOST, "the trainer listens on the pod IP it advertises").toBe("0.0.0.0");
@@ -224,6 +230,38 @@ describe("deploy/k8s agrees with the services", () => {
     for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"] as const) {
       expect(targetContainerPort(server![probe]!.httpGet!.port, [server!])?.containerPort, probe).toBe(monitor.containerPort);
       expect(server![probe]!.httpGet!.path, probe).toMatch(/^\/healthz/);
+    }
+  });
+
+  it("NetworkPolicies: only the evaluator reaches the trainers' gRPC port, only the pipeline's pods reach NATS's client port", () => {
+    type Peer = { podSelector?: { matchLabels?: Record<string, string> }; namespaceSelector?: unknown; ipBlock?: unknown };
+    type Policy = K8sObject & {
+      spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: Peer[]; ports: { protocol: string; port: number | string }[] }[] };
+    };
+    const objects = rendered();
+    const policies = objects.filter((object) => object.kind === "NetworkPolicy") as Policy[];
+    const podLabels = (workload: Workload) => workload.spec.template.metadata.labels;
+    // The pods a policy lets in, among the rendered workloads (same namespace: no namespaceSelector, no ipBlock).
+    const admitted = (policy: Policy) =>
+      workloads(objects)
+        .filter((workload) => policy.spec.ingress.some((rule) => rule.from.some((peer) => peer.podSelector !== undefined && selects(peer.podSelector.matchLabels ?? {}, podLabels(workload)))))
+        .map((workload) => workload.metadata.name)
+        .sort();
+    const guarded = (policy: Policy) => workloads(objects).filter((workload) => selects(policy.spec.podSelector.matchLabels, podLabels(workload)));
+    const checks = [
+      { workload: find<Workload>(objects, "Deployment", "trainer"), from: ["evaluator"], port: find<Workload>(objects, "Deployment", "trainer").spec.template.spec.containers[0]!.ports!.find((port) => port.name === "grpc")!.containerPort },
+      { workload: find<Workload>(objects, "StatefulSet", "nats"), from: ["augment", "evaluator", "trainer"], port: 4222 },
+    ];
+    for (const { workload, from, port } of checks) {
+      const policy = policies.find((candidate) => guarded(candidate).includes(workload));
+      expect(policy, `a NetworkPolicy guards ${workload.metadata.name}`).toBeDefined();
+      expect(guarded(policy!).map((guardedWorkload) => guardedWorkload.metadata.name)).toEqual([workload.metadata.name]);
+      expect(policy!.spec.policyTypes).toEqual(["Ingress"]);
+      expect(admitted(policy!), `${policy!.metadata.name} admits`).toEqual(from);
+      for (const rule of policy!.spec.ingress) {
+        for (const peer of rule.from) expect(peer.namespaceSelector ?? peer.ipBlock, `${policy!.metadata.name}: no peers from other namespaces or addresses`).toBeUndefined();
+        expect(rule.ports.map(({ port: rulePort }) => targetContainerPort(rulePort, workload.spec.template.spec.containers)?.containerPort)).toEqual([port]);
+      }
     }
   });
 

@@ -2,6 +2,7 @@ import { bind, createClient, GrpcStatusError, invalidArgument, notFound, Serving
 import { Decision, Health, RunService, RunState } from "@mnist/protocol";
 import { Client as RawClient, credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNetwork, decodeCheckpoint } from "@mnist/core";
 
 describe("gRPC adapter on loopback", () => {
   let host: GrpcHost;
@@ -17,6 +18,9 @@ describe("gRPC adapter on loopback", () => {
           async getRun(request) {
             if (request.runId === "missing") throw notFound("run", request.runId);
             if (request.runId === "boom") throw new Error("disk on fire");
+            // Typed errors from the libraries below: the core's, with its domain codes.
+            if (request.runId === "corrupt") decodeCheckpoint(new Uint8Array([1, 2, 3]), "checkpoint x");
+            if (request.runId === "bad-sizes") createNetwork({ sizes: [784, 70_000, 10] }, 1n);
             return { run: { runId: request.runId, state: RunState.RUNNING, spec: { sizes: [784, 30, 10] } } };
           },
           async launchRun(request) {
@@ -46,6 +50,22 @@ describe("gRPC adapter on loopback", () => {
     expect(response.run?.runId).toBe("abc");
     expect(response.run?.state).toBe(RunState.RUNNING);
     expect(response.run?.spec?.sizes).toEqual([784, 30, 10]);
+  });
+
+  it("answers a typed error from the core with its status, not INTERNAL", async () => {
+    const failure = async (runId: string) =>
+      client.getRun({ runId }).then(
+        () => undefined,
+        (thrown: unknown) => thrown as GrpcStatusError,
+      );
+    const before = internalErrors.length;
+    const corrupt = await failure("corrupt");
+    expect(corrupt?.code).toBe(status.DATA_LOSS);
+    expect(corrupt?.message).toContain("checkpoint x");
+    const sizes = await failure("bad-sizes");
+    expect(sizes?.code).toBe(status.INVALID_ARGUMENT);
+    expect(sizes?.message).toContain("sizes[1]");
+    expect(internalErrors.length).toBe(before);
   });
 
   it("streams server-streaming responses in order", async () => {

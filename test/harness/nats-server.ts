@@ -1,5 +1,5 @@
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,25 +36,49 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
 
 export interface NatsServer {
   url: string;
+  /** Stops the server (SIGTERM) and starts it again on the same port and JetStream store. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
+export interface NatsServerOptions {
+  /** nats-server configuration file text (such as an `authorization { … }` block requiring users or a token). */
+  config?: string;
+  /** Require TLS from clients, with this certificate and key (PEM paths). */
+  tls?: { cert: string; key: string };
+}
+
 /** A real `nats-server -js` on a free loopback port with a temporary store, for one test run or one test file. */
-export async function startNatsServer(): Promise<NatsServer> {
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const which = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
   if (which.error) throw new Error("nats-server not found on PATH: install it with `apt-get install -y nats-server` (Debian/Ubuntu)");
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), "mnist-nats-"));
-  const server = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: "ignore" });
+  const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+  if (options.config !== undefined) {
+    writeFileSync(join(storeDir, "nats-server.conf"), options.config);
+    args.push("-c", join(storeDir, "nats-server.conf"));
+  }
+  if (options.tls) args.push("--tls", "--tlscert", options.tls.cert, "--tlskey", options.tls.key);
+  const launch = () => spawn("nats-server", args, { stdio: "ignore" });
+  const halt = async (server: ChildProcess) => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  };
+  let server = launch();
   await waitForPort(port, 10_000);
   return {
     url: `nats://127.0.0.1:${port}`,
+    restart: async (downMs = 0) => {
+      await halt(server);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      server = launch();
+      await waitForPort(port, 10_000);
+    },
     stop: async () => {
-      if (server.exitCode === null) {
-        const exited = new Promise((resolve) => server.once("exit", resolve));
-        server.kill("SIGTERM");
-        await exited;
-      }
+      await halt(server);
       rmSync(storeDir, { recursive: true, force: true });
     },
   };

@@ -20,6 +20,8 @@ export interface StartedService {
   logs: LogLine[];
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited: Promise<number | string>;
+  /** Everything the process has written to stderr so far. */
+  stderr(): string;
 }
 
 /** Runs the built service as its own process group (so a test can check nothing outlives it) and waits for `ready`. */
@@ -34,7 +36,15 @@ export async function startService(name: ServiceName, env: Record<string, string
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready within ${readyTimeoutMs} ms; stderr: ${stderr}`)), readyTimeoutMs);
+    // Not ready in time: killed (its whole group), so no test leaves it behind.
+    const timer = setTimeout(() => {
+      reject(new Error(`${name} not ready within ${readyTimeoutMs} ms; stderr: ${stderr}`));
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, readyTimeoutMs);
     createInterface({ input: child.stdout! }).on("line", (line) => {
       try {
         const entry = JSON.parse(line) as LogLine;
@@ -52,7 +62,7 @@ export async function startService(name: ServiceName, env: Record<string, string
       reject(new Error(`${name} exited with ${code} before ready; stderr: ${stderr}`));
     });
   });
-  return { child, address, logs, exited };
+  return { child, address, logs, exited, stderr: () => stderr };
 }
 
 /** True while any process of the group led by pid is alive. */
@@ -75,7 +85,7 @@ export function runNode(script: string, args: string[], env: Record<string, stri
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${script} ${args.join(" ")} did not finish within ${timeoutMs} ms`));
+      reject(new Error(`${script} ${args.join(" ")} did not finish within ${timeoutMs} ms; stdout: ${stdout.slice(-2000)}; stderr: ${stderr.slice(-6000)}`));
     }, timeoutMs);
     child.once("exit", (code) => {
       clearTimeout(timer);

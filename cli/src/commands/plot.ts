@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
 import type { Command } from "../command.js";
+import type { ConnectionFlags } from "../access.js";
 import { serverFlag, withRunService } from "../cluster.js";
 import { readInputFile, UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
@@ -66,7 +67,7 @@ export async function plotRecords(records: EpochRecord[], out: string, options: 
 }
 
 /** A cluster run's epochs as plot records. */
-async function runRecords(runId: string, server: string | undefined): Promise<EpochLog> {
+async function runRecords(runId: string, server: ConnectionFlags): Promise<EpochLog> {
   const run = await withRunService("plot", server, async (client) => (await client.getRun({ runId })).run);
   if (!run || run.epochs.length === 0) throw new UsageError(`mnistctl plot: run ${runId} has no epochs yet`);
   const records = run.epochs.map((metrics) => {
@@ -96,7 +97,7 @@ async function plotLog(argv: string[]): Promise<number> {
   const width = reader.integer("width", values.width) ?? plotDefaults.width;
   const height = reader.integer("height", values.height) ?? plotDefaults.height;
 
-  const log = values.log !== undefined ? epochRecordsFromLog(readInputFile(name, "log", values.log), values.log) : await runRecords(positionals[0]!, values.server);
+  const log = values.log !== undefined ? epochRecordsFromLog(readInputFile(name, "log", values.log), values.log) : await runRecords(positionals[0]!, values);
   const title = values.title ?? (log.run === undefined ? basename(values.log!) : `run ${log.run}`);
   await plotRecords(log.records, values.out, { title, width, height });
   process.stdout.write(`wrote ${values.out}: ${log.records.length} epoch${log.records.length === 1 ? "" : "s"} (${width}×${height})\n`);

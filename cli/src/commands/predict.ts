@@ -56,7 +56,7 @@ async function predictImage(argv: string[]): Promise<number> {
   if ((values.model === undefined) === (values.run === undefined)) {
     throw new UsageError(`mnistctl ${name}: one of --model FILE (a network in the chapter's JSON format) or --run ID (a cluster run's best network) is required`);
   }
-  const network = values.model !== undefined ? loadNetworkJson(readInputFile(name, "model", values.model), values.model) : (await fetchRunNetwork(name, values.server, values.run!)).network;
+  const network = values.model !== undefined ? loadNetworkJson(readInputFile(name, "model", values.model), values.model) : (await fetchRunNetwork(name, values, values.run!)).network;
   checkFitsData(network.spec);
   let pixels: Uint8Array;
   try {

@@ -20,7 +20,7 @@ export const runCommand: Command = {
     const { values } = parseFlags(name, argv, { ...specFlags, ...serverFlag, follow: { type: "boolean" }, json: { type: "boolean" } });
     const spec = runSpecFromFlags(name, values);
     resolveFlagsSpec(name, spec); // the same checks as the evaluator's, before the network round trip
-    return withRunService(name, values.server, async (client) => {
+    return withRunService(name, values, async (client) => {
       const { runId, state } = await client.launchRun({ spec });
       if (values.json) process.stdout.write(`${JSON.stringify({ msg: "run launched", run: runId, state: stateName[state] })}\n`);
       else process.stdout.write(`${runId}\n`);

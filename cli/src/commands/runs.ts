@@ -35,7 +35,7 @@ export const listCommand: Command = {
   usage: "mnistctl list [--json] [--server HOST:PORT]",
   run: async (argv) => {
     const { values } = parseFlags("list", argv, { ...serverFlag, json: { type: "boolean" } });
-    return withRunService("list", values.server, async (client) => {
+    return withRunService("list", values, async (client) => {
       const { runs } = await client.listRuns({});
       if (values.json) for (const run of runs) process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
       else process.stdout.write(runs.length === 0 ? "no runs\n" : `${runsTable(runs)}\n`);
@@ -51,7 +51,7 @@ export const getCommand: Command = {
   run: async (argv) => {
     const { values, positionals } = parseFlags("get", argv, { ...serverFlag, json: { type: "boolean" } }, true);
     const runId = oneId("get", positionals);
-    return withRunService("get", values.server, async (client) => {
+    return withRunService("get", values, async (client) => {
       const { run } = await client.getRun({ runId });
       if (!run) throw new UsageError(`mnistctl get: run ${runId} not found`);
       if (values.json) {
@@ -74,7 +74,7 @@ export const watchCommand: Command = {
   run: async (argv) => {
     const { values, positionals } = parseFlags("watch", argv, { ...serverFlag, json: { type: "boolean" } }, true);
     const runId = oneId("watch", positionals);
-    return withRunService("watch", values.server, async (client) => {
+    return withRunService("watch", values, async (client) => {
       const finished = await follow(client, runId, new EpochPrinter(values.json ?? false, runId));
       return finished.state === RunState.FAILED ? 1 : 0;
     });
@@ -88,7 +88,7 @@ export const stopCommand: Command = {
   run: async (argv) => {
     const { values, positionals } = parseFlags("stop", argv, { ...serverFlag, reason: { type: "string" }, json: { type: "boolean" } }, true);
     const runId = oneId("stop", positionals);
-    return withRunService("stop", values.server, async (client) => {
+    return withRunService("stop", values, async (client) => {
       const { run } = await client.stopRun({ runId, reason: values.reason ?? "" });
       if (values.json) process.stdout.write(`${JSON.stringify(finishedFields(run!))}\n`);
       else process.stdout.write(`${summary(run!)}\n`);
@@ -107,7 +107,7 @@ export const setLearningRateCommand: Command = {
     const [runId, raw] = positionals as [string, string];
     const eta = new FlagReader("set-lr").number("eta", raw)!;
     if (!(eta > 0)) throw new UsageError(`mnistctl set-lr: eta ${raw} is not allowed; a learning rate greater than 0`);
-    return withRunService("set-lr", values.server, async (client) => {
+    return withRunService("set-lr", values, async (client) => {
       const { run } = await client.setLearningRate({ runId, eta });
       process.stdout.write(`run ${runId}: eta ${eta} from epoch ${run!.etaHistory.at(-1)?.epoch ?? 0}\n`);
       return 0;

@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminal } from "@mnist/training";
+import { isTerminal, splitmix64 } from "@mnist/training";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
@@ -42,18 +42,6 @@ function hiddenLayers(reader: FlagReader, raw: string | undefined): number[][] |
   const options = raw.split(",").map((item) => item.split("-").map((size) => Number(size.trim())));
   if (options.some((layers) => layers.some((size) => !Number.isInteger(size) || size < 1))) reader.fail("hidden", raw, "comma-separated hidden layers such as 30,100,100-30");
   return options;
-}
-
-/** splitmix64: the sweep's draws are seeded like everything else. */
-function random(seed: bigint): () => number {
-  let state = BigInt.asUintN(64, seed);
-  return () => {
-    state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
-    let z = state;
-    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
-    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
-    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
-  };
 }
 
 interface Point {
@@ -120,7 +108,7 @@ export const sweepCommand: Command = {
     let points: Point[];
     if (count === undefined) points = grid(etaAxis, lambdaAxis, mbAxis, hidden);
     else {
-      const next = random(reader.bigint("sweep-seed", values["sweep-seed"]) ?? 1n);
+      const next = splitmix64(reader.bigint("sweep-seed", values["sweep-seed"]) ?? 1n);
       points = Array.from({ length: count }, () => ({
         eta: draw(etaAxis, next),
         lambda: draw(lambdaAxis, next),
@@ -134,7 +122,7 @@ export const sweepCommand: Command = {
     const specs = points.map((point, index) => specAt(base, point, index));
     for (const spec of specs) resolveFlagsSpec(name, spec);
 
-    return withRunService(name, values.server, async (client) => {
+    return withRunService(name, values, async (client) => {
       const ids: string[] = [];
       for (const spec of specs) ids.push((await client.launchRun({ spec })).runId);
       if (!values.json) process.stdout.write(`launched ${ids.length} runs: ${ids.join(" ")}\n`);

@@ -4,6 +4,7 @@ import type { Command } from "../command.js";
 import { EpochPrinter, follow, withRunService, type EpochSink } from "../cluster.js";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags, type FlagValues } from "../flags.js";
+import { launcherAccess } from "../launcher/access.js";
 import { LaunchError, LocalCluster } from "../launcher/local-cluster.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
 
@@ -160,6 +161,7 @@ export const upCommand: Command = {
     if (natsUrl !== undefined && !/^(nats|tls):\/\/[^\s]+$/.test(natsUrl)) throw new UsageError(`mnistctl up: NATS URL ${JSON.stringify(natsUrl)} is not allowed; nats://host:port`);
     const startTimeoutMs = seconds(reader, "start-timeout", values["start-timeout"], 60);
     const graceMs = seconds(reader, "grace", values.grace, 15);
+    const access = launcherAccess(name); // AUTH_TOKEN, GRPC_TLS_*: the services inherit them
     const json = values.json ?? false;
     const say = narrator(json);
     const began = performance.now();
@@ -173,6 +175,7 @@ export const upCommand: Command = {
       startTimeoutMs,
       graceMs,
       evaluatorPort,
+      tls: access.tls,
       onStarted: (process, { address, pid, store }) => {
         const where = store ? `${address} (JetStream store ${store.dir}${store.temporary ? ", temporary" : ""})` : address;
         say.say("process started", `  ${process.padEnd(13)}${where}`, { process, address, pid, ...(store ? { store: store.dir, temporaryStore: store.temporary } : {}) });
@@ -205,7 +208,7 @@ export const upCommand: Command = {
       const readySeconds = (performance.now() - began) / 1000;
       say.say("cluster ready", `ready in ${readySeconds.toFixed(1)} s; evaluator at ${cluster.evaluator}`, { evaluator: cluster.evaluator, nats: cluster.natsUrl, seconds: readySeconds });
 
-      const outcome = await withRunService(name, cluster.evaluator, async (client) => {
+      const outcome = await withRunService(name, { server: cluster.evaluator, access }, async (client) => {
         const launched = await client.launchRun({ spec });
         runId = launched.runId;
         say.say("run launched", `run ${runId}: ${commandLine(effective)}`, { run: runId, argv: commandLine(effective) });

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitUntilServing } from "@mnist/grpc";
+import { waitUntilServing, type ClientTls } from "@mnist/grpc";
 import { Child } from "./child.js";
 
 // cli/dist/launcher/ → the repository (or the image's /app): the launcher runs the services built beside it.
@@ -27,6 +27,8 @@ export interface LocalClusterOptions {
   graceMs: number;
   /** Environment for every service, over the launcher's own. */
   env?: NodeJS.ProcessEnv;
+  /** TLS for the health probes, when the services serve TLS. */
+  tls?: ClientTls;
   /** The evaluator's gRPC port; unset, a free one. */
   evaluatorPort?: number;
   onServiceLine?(name: string, line: string): void;
@@ -207,7 +209,7 @@ export class LocalCluster {
     const address = await awaitLine(child, lines, readyAddress, options.startTimeoutMs, "ready");
     const exited = child.exited.then((exit) => Promise.reject(failedStart(child, `${child.describeExit(exit)} before it was SERVING`)));
     exited.catch(() => undefined);
-    const serving = waitUntilServing(address, { timeoutMs: Math.max(1_000, options.startTimeoutMs - (Date.now() - started)) }).catch((error: unknown) => {
+    const serving = waitUntilServing(address, { timeoutMs: Math.max(1_000, options.startTimeoutMs - (Date.now() - started)), tls: options.tls }).catch((error: unknown) => {
       throw failedStart(child, error instanceof Error ? error.message : String(error));
     });
     await Promise.race([serving, exited]);

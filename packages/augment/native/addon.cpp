@@ -1,5 +1,18 @@
-// N-API bindings over kernels.h. The TypeScript wrapper (src/kernels.ts) has validated every
-// argument (types, lengths, ranges, indices); these functions trust it.
+// N-API bindings over kernels.h.
+//
+// The TypeScript wrapper (src/kernels.ts) validates every argument first and reports problems in
+// the API's terms (AugmentArgumentError). This file checks again, at the boundary, everything that
+// decides which memory a call touches, so one wrong call throws instead of corrupting memory: the
+// argument count; every type before it is unpacked; integer ranges; the parameter vector's values
+// (the ranges of src/spec.ts: out of them the kernels would convert NaN or huge doubles to int,
+// which reads outside the padded image); every buffer's length against what the call reads or
+// writes, in 64 bits; every index against the (expanded) source set; every map entry (finite,
+// within ±1e6). Indices and maps may not live in a SharedArrayBuffer (another thread could change
+// them after the check); the parameter vector is copied, then checked, then used. A bad argument
+// throws a TypeError (wrong type) or a RangeError (wrong value, length or count): "fn: field is
+// value; allowed: what". O(1) per call, except the indices and maps: one pass over them.
+// augmentBatchAsync checks everything before it queues the work, on a private copy of the indices,
+// so the caller changing them later cannot move a read out of bounds.
 //
 //   augmentBatch(src: Uint8Array, indices: Uint32Array, params: Float64Array(12), seed: bigint,
 //                epoch: number, out: Uint8Array): void
@@ -9,13 +22,96 @@
 //   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array(1568)
 #include <napi.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
 #include "kernels.h"
+#include "napi_checks.h"  // packages/core/native (binding.gyp include_dirs)
 
 namespace {
 
-uint64_t seed_of(const Napi::Value& value) {
-  bool lossless = true;
-  return value.As<Napi::BigInt>().Uint64Value(&lossless);
+// ----------------------------------------------------------------------------
+// argument checks
+
+using namespace napi_checks;
+
+constexpr int64_t MAX_U32 = 4294967295LL;
+constexpr double MAX_MAP = 1e6;  // kernels.ts affineBatch: |map entry| <= 1e6 keeps a*x + b*y + e finite in float
+
+uint32_t uint32_arg(const Args& a, size_t i, const char* field) {
+  return (uint32_t)integer_arg(a, i, field, 0, MAX_U32);
+}
+
+// Source images: a Uint8Array of whole 28×28 images; returns how many.
+uint64_t images_arg(const Args& a, size_t i, const char* field) {
+  const View v = array_arg(a, i, field, napi_uint8_array);
+  if (v.length % aug::PIXELS != 0) {
+    reject(a, false, format("%s.length", field), format("%zu", v.length), "a multiple of 784 (28×28 uint8 images)");
+  }
+  return v.length / aug::PIXELS;
+}
+
+// The parameter vector (kernels.h Params order), each value within src/spec.ts's ranges: outside
+// them the kernels' float-to-int conversions are undefined (NaN angles, scale 1 dividing by 0,
+// sigma so large that 3σ overflows int), and those conversions index the padded image.
+aug::Params params_arg(const Args& a, size_t i) {
+  const View v = array_arg(a, i, "params", napi_float64_array);
+  if (v.length != (size_t)aug::PARAM_COUNT) {
+    reject(a, false, "params.length", format("%zu", v.length),
+           "12: [rotateP, rotateDegrees, translateP, translatePixels, skewP, skew, scaleP, scale, elasticP, elasticAlpha, "
+           "elasticSigma, expandShifts]");
+  }
+  double p[aug::PARAM_COUNT];  // checked and used as copied: nothing can change them in between
+  std::memcpy(p, v.data, sizeof p);
+  struct Range {
+    const char* name;
+    double max;
+    const char* meaning;
+  };
+  static const Range ranges[11] = {
+      {"params[0] (rotate probability)", 1, "a probability"},    {"params[1] (rotate degrees)", 180, "degrees"},
+      {"params[2] (translate probability)", 1, "a probability"}, {"params[3] (translate pixels)", 14, "pixels"},
+      {"params[4] (skew probability)", 1, "a probability"},      {"params[5] (skew)", 2, "a shear factor"},
+      {"params[6] (scale probability)", 1, "a probability"},     {"params[7] (scale)", 0.9, "a fraction"},
+      {"params[8] (elastic probability)", 1, "a probability"},   {"params[9] (elastic alpha)", 200, "a displacement scale"},
+      {"params[10] (elastic sigma)", 30, "a smoothing sigma"},
+  };
+  for (int k = 0; k < 11; k++) real_value(a, ranges[k].name, p[k], 0.0, ranges[k].max, false, false, ranges[k].meaning);
+  if (p[8] > 0.0 && p[9] > 0.0 && !(p[10] > 0.0)) {
+    reject(a, false, "params[10] (elastic sigma)", number_text(p[10]), "greater than 0 when elastic distortion is on (params[8] > 0, params[9] > 0)");
+  }
+  if (p[11] != 0.0 && p[11] != 1.0) reject(a, false, "params[11] (expandShifts)", number_text(p[11]), "0 or 1");
+  return aug::params_from(p);
+}
+
+// Every index below the (expanded) training set's size: image j (or j / 5 with the expansion).
+// One pass for the largest, a second only to name the first offender. copy, when given, receives
+// the indices (the async path works on its own copy).
+void check_indices(const Args& a, const uint32_t* indices, size_t count, uint64_t n_src, bool expand, uint32_t* copy) {
+  const uint64_t size = expand ? 5 * n_src : n_src;
+  uint32_t top = 0;
+  if (copy) {
+    for (size_t t = 0; t < count; t++) {
+      const uint32_t j = indices[t];
+      copy[t] = j;
+      top = j > top ? j : top;
+    }
+    indices = copy;
+  } else {
+    for (size_t t = 0; t < count; t++) top = indices[t] > top ? indices[t] : top;
+  }
+  if (count > 0 && top >= size) {
+    size_t t = 0;
+    while (indices[t] < size) t++;
+    reject(a, false, format("indices[%zu]", t), format("%u", indices[t]),
+           format("below %llu, the %s (src holds %llu images)", (unsigned long long)size,
+                  expand ? "expanded training set's size (5 × images)" : "number of source images", (unsigned long long)n_src));
+  }
 }
 
 struct BatchArgs {
@@ -29,35 +125,61 @@ struct BatchArgs {
   uint8_t* out;
 };
 
-BatchArgs batch_args(const Napi::CallbackInfo& info) {
-  auto src = info[0].As<Napi::Uint8Array>();
-  auto indices = info[1].As<Napi::Uint32Array>();
-  auto params = info[2].As<Napi::Float64Array>();
-  auto out = info[5].As<Napi::Uint8Array>();
+// Checks augmentBatch's arguments; with copy, the indices are copied into it (and checked there).
+BatchArgs batch_args(const Args& a, std::vector<uint32_t>* copy) {
+  need_args(a, 6, "src, indices, params, seed, epoch, out");
+  const uint64_t n_src = images_arg(a, 0, "src");
+  if (n_src > MAX_U32) reject(a, false, "src.length", format("%llu images", (unsigned long long)n_src), "at most 4294967295 images");
+  const View indices = array_arg(a, 1, "indices", napi_uint32_array);
+  need_unshared(a, "indices", indices);
+  if (indices.length > (size_t)MAX_U32) reject(a, false, "indices.length", format("%zu", indices.length), "at most 4294967295");
   BatchArgs args;
-  args.src = src.Data();
-  args.n_src = (uint32_t)(src.ElementLength() / aug::PIXELS);
-  args.indices = indices.Data();
-  args.count = (uint32_t)indices.ElementLength();
-  args.params = aug::params_from(params.Data());
-  args.seed = seed_of(info[3]);
-  args.epoch = info[4].As<Napi::Number>().Uint32Value();
-  args.out = out.Data();
+  args.params = params_arg(a, 2);
+  args.seed = seed_arg(a, 3, "seed");
+  args.epoch = uint32_arg(a, 4, "epoch");
+  const View out = array_arg(a, 5, "out", napi_uint8_array);
+  need_length(a, "out", out, (uint64_t)indices.length * aug::PIXELS, format("indices.length × 784 = %zu × 784", indices.length));
+  args.src = (const uint8_t*)view_of(a[0]).data;
+  args.n_src = (uint32_t)n_src;
+  args.count = (uint32_t)indices.length;
+  args.indices = (const uint32_t*)indices.data;
+  if (copy) {
+    copy->resize(indices.length);
+    check_indices(a, args.indices, indices.length, n_src, args.params.expand_shifts != 0, copy->data());
+    args.indices = copy->data();
+  } else {
+    check_indices(a, args.indices, indices.length, n_src, args.params.expand_shifts != 0, nullptr);
+  }
+  args.out = (uint8_t*)out.data;
   return args;
 }
 
+// Every export runs through this: argument errors become JavaScript exceptions, never a crash.
+template <Entry F>
+Napi::Value entry(const Napi::CallbackInfo& info) {
+  return run_checked("mnist_augment", F, info);
+}
+
+// ----------------------------------------------------------------------------
+// entry points
+
 Napi::Value AugmentBatch(const Napi::CallbackInfo& info) {
-  const BatchArgs a = batch_args(info);
+  const BatchArgs a = batch_args(Args{info, "augmentBatch"}, nullptr);
   aug::augment_batch(a.src, a.n_src, a.indices, a.count, a.params, a.seed, a.epoch, a.out);
   return info.Env().Undefined();
 }
 
 class AugmentWorker : public Napi::AsyncWorker {
  public:
-  AugmentWorker(const Napi::CallbackInfo& info, const BatchArgs& args)
-      : Napi::AsyncWorker(info.Env(), "mnist-augment"), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
-    // Keep the buffers alive while the thread pool works on them.
-    for (int i : {0, 1, 5}) refs_[i == 5 ? 2 : i] = Napi::Persistent(info[i].As<Napi::Object>());
+  AugmentWorker(const Napi::CallbackInfo& info, const BatchArgs& args, std::vector<uint32_t>&& indices)
+      : Napi::AsyncWorker(info.Env(), "mnist-augment"),
+        args_(args),
+        indices_(std::move(indices)),
+        deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    args_.indices = indices_.data();  // the checked copy: the caller may not move a read out of bounds
+    // Keep the source and output buffers alive while the thread pool works on them.
+    refs_[0] = Napi::Persistent(info[0].As<Napi::Object>());
+    refs_[1] = Napi::Persistent(info[5].As<Napi::Object>());
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
@@ -68,31 +190,55 @@ class AugmentWorker : public Napi::AsyncWorker {
 
  private:
   BatchArgs args_;
+  std::vector<uint32_t> indices_;
   Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference refs_[3];
+  Napi::ObjectReference refs_[2];
 };
 
 Napi::Value AugmentBatchAsync(const Napi::CallbackInfo& info) {
-  const BatchArgs a = batch_args(info);
-  auto* worker = new AugmentWorker(info, a);
+  // everything is checked here, synchronously, before the work is queued
+  std::vector<uint32_t> indices;
+  const BatchArgs a = batch_args(Args{info, "augmentBatchAsync"}, &indices);
+  auto* worker = new AugmentWorker(info, a, std::move(indices));
   auto promise = worker->Promise();
   worker->Queue();
   return promise;
 }
 
 Napi::Value AffineBatch(const Napi::CallbackInfo& info) {
-  auto src = info[0].As<Napi::Uint8Array>();
-  auto maps = info[1].As<Napi::Float64Array>();
-  auto out = info[2].As<Napi::Uint8Array>();
-  aug::affine_batch(src.Data(), (uint32_t)(src.ElementLength() / aug::PIXELS), maps.Data(), out.Data());
+  const Args a{info, "affineBatch"};
+  need_args(a, 3, "src, maps, out");
+  const uint64_t count = images_arg(a, 0, "src");
+  if (count > MAX_U32) reject(a, false, "src.length", format("%llu images", (unsigned long long)count), "at most 4294967295 images");
+  const View maps = array_arg(a, 1, "maps", napi_float64_array);
+  need_unshared(a, "maps", maps);
+  need_length(a, "maps", maps, count * 6, format("images × 6 = %llu × 6", (unsigned long long)count));
+  const View out = array_arg(a, 2, "out", napi_uint8_array);
+  need_length(a, "out", out, count * aug::PIXELS, format("images × 784 = %llu × 784", (unsigned long long)count));
+  const double* m = (const double*)maps.data;
+  bool ok = true;
+  for (uint64_t k = 0; k < count * 6; k++) ok &= std::fabs(m[k]) <= MAX_MAP;  // false for NaN too
+  if (!ok) {
+    uint64_t k = 0;
+    while (std::fabs(m[k]) <= MAX_MAP) k++;
+    reject(a, false, format("maps[%llu] (map %llu, entry %llu)", (unsigned long long)k, (unsigned long long)(k / 6), (unsigned long long)(k % 6)),
+           number_text(m[k]), "a finite number within ±1e6");
+  }
+  aug::affine_batch((const uint8_t*)view_of(a[0]).data, (uint32_t)count, m, (uint8_t*)out.data);
   return info.Env().Undefined();
 }
 
 Napi::Value DrawExample(const Napi::CallbackInfo& info) {
-  const aug::Params p = aug::params_from(info[0].As<Napi::Float64Array>().Data());
+  Napi::Env env = info.Env();
+  const Args a{info, "drawExample"};
+  need_args(a, 4, "params, seed, epoch, index");
+  const aug::Params p = params_arg(a, 0);
+  const uint64_t seed = seed_arg(a, 1, "seed");
+  const uint32_t epoch = uint32_arg(a, 2, "epoch");
+  const uint32_t index = uint32_arg(a, 3, "index");
   aug::Draw d;
-  aug::draw_example(p, seed_of(info[1]), info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(), &d);
-  auto result = Napi::Float64Array::New(info.Env(), aug::DRAW_FIELDS);
+  aug::draw_example(p, seed, epoch, index, &d);
+  auto result = made(env, Napi::Float64Array::New(env, aug::DRAW_FIELDS));
   const double values[aug::DRAW_FIELDS] = {(double)d.shift, (double)d.rotate, (double)d.translate, (double)d.skew,
                                            (double)d.scale, (double)d.elastic, d.angle_deg, d.tx, d.ty, d.shear, d.factor};
   for (int i = 0; i < aug::DRAW_FIELDS; i++) result[i] = values[i];
@@ -100,23 +246,29 @@ Napi::Value DrawExample(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ElasticField(const Napi::CallbackInfo& info) {
-  const uint64_t key = aug::example_key(seed_of(info[0]), info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value());
-  const double alpha = info[3].As<Napi::Number>().DoubleValue();
-  const double sigma = info[4].As<Napi::Number>().DoubleValue();
+  Napi::Env env = info.Env();
+  const Args a{info, "elasticField"};
+  need_args(a, 5, "seed, epoch, index, alpha, sigma");
+  const uint64_t seed = seed_arg(a, 0, "seed");
+  const uint32_t epoch = uint32_arg(a, 1, "epoch");
+  const uint32_t index = uint32_arg(a, 2, "index");
+  const double alpha = real_arg(a, 3, "alpha", 0.0, 200.0, false, false, "a displacement scale");
+  const double sigma = real_arg(a, 4, "sigma", 0.0, 30.0, true, false, "a smoothing sigma");
+  const uint64_t key = aug::example_key(seed, epoch, index);
   float taps[2 * aug::MAX_RADIUS + 1];
   const int r = aug::gaussian_kernel(sigma, taps);
   std::vector<float> scratch(aug::field_scratch_floats(r), 0.0f);
-  auto result = Napi::Float32Array::New(info.Env(), 2 * aug::PIXELS);
+  auto result = made(env, Napi::Float32Array::New(env, 2 * aug::PIXELS));
   aug::elastic_field(key, (float)alpha, taps, r, scratch.data(), result.Data(), result.Data() + aug::PIXELS);
   return result;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("augmentBatch", Napi::Function::New(env, AugmentBatch));
-  exports.Set("augmentBatchAsync", Napi::Function::New(env, AugmentBatchAsync));
-  exports.Set("affineBatch", Napi::Function::New(env, AffineBatch));
-  exports.Set("drawExample", Napi::Function::New(env, DrawExample));
-  exports.Set("elasticField", Napi::Function::New(env, ElasticField));
+  exports.Set("augmentBatch", Napi::Function::New(env, entry<AugmentBatch>, "augmentBatch"));
+  exports.Set("augmentBatchAsync", Napi::Function::New(env, entry<AugmentBatchAsync>, "augmentBatchAsync"));
+  exports.Set("affineBatch", Napi::Function::New(env, entry<AffineBatch>, "affineBatch"));
+  exports.Set("drawExample", Napi::Function::New(env, entry<DrawExample>, "drawExample"));
+  exports.Set("elasticField", Napi::Function::New(env, entry<ElasticField>, "elasticField"));
   exports.Set("paramCount", Napi::Number::New(env, aug::PARAM_COUNT));
   return exports;
 }

@@ -241,7 +241,7 @@ void resample(const float* padded, const double map[6], const float* dx, const f
 
 void augment_batch(const uint8_t* src, uint32_t n_src, const uint32_t* indices, uint32_t count, const Params& p,
                    uint64_t seed, uint32_t epoch, uint8_t* out) {
-  (void)n_src;  // the TypeScript wrapper checked every index against it
+  (void)n_src;  // addon.cpp checked every index against it before the call
   float taps[2 * MAX_RADIUS + 1];
   int r = 0;
   std::vector<float> scratch, dx, dy;

@@ -1,6 +1,10 @@
 import { createRequire } from "node:module";
 
-/** The addon's functions (native/addon.cpp); call them only through kernels.ts, which validates. */
+/**
+ * The addon's functions (native/addon.cpp); call them only through kernels.ts, which validates.
+ * The addon checks again what decides the memory a call touches (types, lengths, indices, the
+ * parameter ranges) and throws a TypeError or RangeError; kernels.ts's AugmentArgumentError comes first.
+ */
 export interface NativeAugment {
   augmentBatch(src: Uint8Array, indices: Uint32Array, params: Float64Array, seed: bigint, epoch: number, out: Uint8Array): void;
   augmentBatchAsync(src: Uint8Array, indices: Uint32Array, params: Float64Array, seed: bigint, epoch: number, out: Uint8Array): Promise<void>;
@@ -12,4 +16,5 @@ export interface NativeAugment {
 
 const require = createRequire(import.meta.url);
 
-export const native = require("../build/Release/mnist_augment.node") as NativeAugment;
+// MNIST_AUGMENT_ADDON, an absolute path, loads another build instead (npm run test:sanitize: the ASan/UBSan build).
+export const native = require(process.env.MNIST_AUGMENT_ADDON || "../build/Release/mnist_augment.node") as NativeAugment;

@@ -72,9 +72,20 @@ export async function announceFailure(nats: NatsConnection, failure: MessageInit
   await announce(nats, create(CheckpointAnnouncementSchema, failure), `${failure.runId}/${failure.epoch}/failed`);
 }
 
+/** A stored checkpoint that does not decode: no retry will make it readable. */
+export class CorruptCheckpointError extends Error {
+  override readonly name = "CorruptCheckpointError";
+  readonly code = "CORRUPT_DATA";
+}
+
 export async function readCheckpoint(nats: NatsConnection, objectName: string): Promise<RunCheckpoint | undefined> {
   const bytes = await (await checkpointStore(nats)).getBlob(objectName);
-  return bytes ? fromBinary(RunCheckpointSchema, bytes) : undefined;
+  if (!bytes) return undefined;
+  try {
+    return fromBinary(RunCheckpointSchema, bytes);
+  } catch (error) {
+    throw new CorruptCheckpointError(`checkpoint ${objectName} (${bytes.length} bytes) does not decode: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 export async function deleteCheckpoint(nats: NatsConnection, objectName: string): Promise<void> {

@@ -5,11 +5,13 @@ export {
   checkpointStream,
   checkpointSubject,
   consumeCheckpoints,
+  CorruptCheckpointError,
   deleteCheckpoint,
   latestObjectName,
   publishCheckpoint,
   readCheckpoint,
   reannounceCheckpoint,
 } from "./checkpoints.js";
-export { Heartbeat, heartbeatIntervalMs, liveTrainers, trainersBucket, trainerTtlMs } from "./trainers.js";
+export { Heartbeat, heartbeatIntervalMs, leaseMs, liveTrainers, trainersBucket, trainerTtlMs } from "./trainers.js";
 export { progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
+export { isTransientNatsError, retryWhileTransient } from "./retry.js";

@@ -1,6 +1,16 @@
-// addon.cpp — N-API glue only: unpack arguments, call network.cpp / rng.h, pack results.
-// The TypeScript wrapper (src/native.ts and its callers) validated every argument: types,
-// lengths, ranges, label values. Nothing here re-checks them.
+// addon.cpp — N-API glue: check the arguments, unpack them, call network.cpp / rng.h, pack results.
+//
+// The TypeScript wrapper (src/*.ts) validates every argument first and reports problems in the
+// API's own terms. This file checks again, at the boundary, everything that decides which memory
+// a call touches, so one wrong call throws instead of corrupting memory silently: the argument
+// count; every type before it is unpacked; integer ranges (and doubles that become ints or
+// floats); the layout (2 to MAX_LAYERS + 1 sizes, copied, then checked, then set up from the
+// copy); every buffer's length against what the call will read or write, computed in 64 bits;
+// labels and gather's indices against what they index (and not in a SharedArrayBuffer, where
+// another thread could change them after the check). A bad argument throws a TypeError (wrong
+// type) or a RangeError (wrong value, length or count): "fn: field is value; allowed: what". The
+// checks are O(1) per call, except labels and gather's indices: one pass over them before anything
+// is written.
 //
 // A network is described to every call by `layout`, an Int32Array [activation, cost, sizes...].
 // Scratch buffers are Float32Arrays owned by the caller, sized by scratchFloats(layout, B).
@@ -26,95 +36,220 @@
 #include <napi.h>
 
 #include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <chrono>
+#include <new>
+#include <string>
 #include <vector>
 
+#include "napi_checks.h"
 #include "network.h"
 #include "rng.h"
 
 namespace {
 
-Net net_of(const Napi::Value& value) {
-    auto layout = value.As<Napi::Int32Array>();
-    const int32_t* p = layout.Data();
+// ----------------------------------------------------------------------------
+// limits (the same as src/options.ts and src/blas.ts, except where noted)
+
+const int MAX_LAYER_SIZE = 65536;                // options.ts maxLayerSize
+const uint64_t MAX_PARAMS = 1ull << 28;          // options.ts maxParams
+const int MAX_BATCH = 1 << 20;                   // mini-batch, scratch batch, forward/gradient count
+const int64_t MAX_U32 = 4294967295LL;            // epochs, mini-batch indices, epochOrder's n
+const int64_t MAX_I32 = 2147483647LL;            // example counts (the loops count in int)
+const uint64_t MAX_OWN_FLOATS = 1ull << 28;      // buffers this file allocates itself: 1 GiB (not in TS)
+const int MAX_THREADS = 256;
+const int MAX_SGEMM_DIM = 1 << 16;
+const uint64_t MAX_SGEMM_OPERAND = 1ull << 26;
+
+// ----------------------------------------------------------------------------
+// argument checks: the common ones (types, counts, ranges, lengths) are napi_checks.h's, shared
+// with the augment addon; these are the core's own
+
+using namespace napi_checks;
+
+// layout: Int32Array [activation, cost, sizes...] with 2 to MAX_LAYERS + 1 sizes, each in
+// [1, MAX_LAYER_SIZE], at most MAX_PARAMS parameters; copied first, then checked, then set up
+// from the checked copy.
+Net layout_arg(const Args& a, size_t i) {
+    const View v = array_arg(a, i, "layout", napi_int32_array);
+    if (v.length < 4 || v.length > MAX_LAYERS + 3) {
+        reject(a, false, "layout.length", format("%zu", v.length),
+               format("4 to %d: [activation, cost, sizes...] with 2 to %d layer sizes", MAX_LAYERS + 3, MAX_LAYERS + 1));
+    }
+    int32_t p[MAX_LAYERS + 3];
+    memcpy(p, v.data, v.length * sizeof(int32_t));
+    if (p[0] < ACT_SIGMOID || p[0] > ACT_RELU) reject(a, false, "layout[0] (activation)", format("%d", p[0]), "0 sigmoid, 1 tanh, 2 relu");
+    if (p[1] < COST_QUADRATIC || p[1] > COST_LOG_LIKELIHOOD) {
+        reject(a, false, "layout[1] (cost)", format("%d", p[1]), "0 quadratic, 1 cross-entropy, 2 log-likelihood");
+    }
+    uint64_t params = 0;
+    for (size_t k = 2; k < v.length; k++) {
+        if (p[k] < 1 || p[k] > MAX_LAYER_SIZE) {
+            reject(a, false, format("layout[%zu] (sizes[%zu])", k, k - 2), format("%d", p[k]), format("an integer from 1 to %d", MAX_LAYER_SIZE));
+        }
+        if (k > 2) params += (uint64_t)p[k] * (uint64_t)p[k - 1] + (uint64_t)p[k];
+    }
+    if (params > MAX_PARAMS) {
+        reject(a, false, "layout", format("sizes with %llu parameters", (unsigned long long)params),
+               format("at most %llu parameters in all", (unsigned long long)MAX_PARAMS));
+    }
     Net net;
-    net_setup(&net, p + 2, (int)layout.ElementLength() - 2, p[0], p[1]);
+    net_setup(&net, p + 2, (int)v.length - 2, p[0], p[1]);
     return net;
 }
 
-float* floats_of(const Napi::Value& value) { return value.As<Napi::Float32Array>().Data(); }
-
-uint64_t seed_of(const Napi::Value& value) {
-    bool lossless = true;
-    return value.As<Napi::BigInt>().Uint64Value(&lossless);
+// A buffer in the parameter layout (params, velocities, gradients): at least num_params floats.
+float* params_arg(const Args& a, size_t i, const char* field, const Net& net) {
+    const View v = array_arg(a, i, field, napi_float32_array);
+    need_length(a, field, v, net.num_params, "the layout's parameter count");
+    return (float*)v.data;
 }
 
-int int_of(const Napi::Value& value) { return value.As<Napi::Number>().Int32Value(); }
-double double_of(const Napi::Value& value) { return value.As<Napi::Number>().DoubleValue(); }
+// scratch (Float32Array) for scratchBatch (argument i + 1) examples, carved into a.
+Acts scratch_arg(const Args& a, size_t i, const Net& net) {
+    const View v = array_arg(a, i, "scratch", napi_float32_array);
+    const int B = (int)integer_arg(a, i + 1, "scratchBatch", 1, MAX_BATCH);
+    need_length(a, "scratch", v, acts_floats(&net, B), format("scratchFloats(layout, %d)", B));
+    Acts acts;
+    acts_carve(&net, &acts, (float*)v.data, B);
+    return acts;
+}
 
-// Pixels (uint8, scaled by 1/255 on the way in) or raw float inputs.
+// Pixels (uint8, scaled by 1/255 on the way in) or raw float inputs, count × sizes[0] of them.
 struct Inputs {
     const void* data;
     int is_float;
 };
 
-Inputs inputs_of(const Napi::Value& value) {
-    auto array = value.As<Napi::TypedArray>();
+Inputs inputs_arg(const Args& a, size_t i, int count, const Net& net) {
+    const Napi::Value v = a[i];
+    const char* allowed = "a Uint8Array of pixels or a Float32Array of inputs";
+    if (!v.IsTypedArray()) reject(a, true, "inputs", show(v), allowed);
+    const View view = view_of(v);
+    if (view.type != napi_uint8_array && view.type != napi_float32_array) reject(a, true, "inputs", show(v), allowed);
+    need_length(a, "inputs", view, (uint64_t)count * net.sizes[0], format("count × sizes[0] = %d × %d", count, net.sizes[0]));
     Inputs in;
-    in.is_float = array.TypedArrayType() == napi_float32_array;
-    in.data = (const uint8_t*)array.ArrayBuffer().Data() + array.ByteOffset();
+    in.data = view.data;
+    in.is_float = view.type == napi_float32_array;
     return in;
 }
 
-Acts acts_of(const Net& net, const Napi::Value& scratch, const Napi::Value& batch) {
-    Acts a;
-    acts_carve(&net, &a, floats_of(scratch), int_of(batch));
-    return a;
+// One class index per example, each below the output layer's size (output_delta writes at it).
+const uint8_t* labels_arg(const Args& a, size_t i, int count, const Net& net) {
+    const View v = array_arg(a, i, "labels", napi_uint8_array);
+    need_unshared(a, "labels", v);
+    need_length(a, "labels", v, (uint64_t)count, "count");
+    const uint8_t* y = (const uint8_t*)v.data;
+    const int classes = net.sizes[net.L];
+    if (classes > 255) return y;
+    uint8_t top = 0;
+    for (int k = 0; k < count; k++) top = y[k] > top ? y[k] : top;
+    if (top >= classes) {
+        int k = 0;
+        while (y[k] < classes) k++;
+        reject(a, false, format("labels[%d]", k), format("%d", y[k]), format("a class index below %d, the output layer's size", classes));
+    }
+    return y;
 }
 
+// Fixed dropout multipliers: null/undefined, or hidden layer by hidden layer, count × sizes[l] each.
+const float* mask_arg(const Args& a, size_t i, int count, const Net& net) {
+    const Napi::Value v = a[i];
+    if (v.IsNull() || v.IsUndefined()) return NULL;
+    if (!v.IsTypedArray() || view_of(v).type != napi_float32_array) reject(a, true, "mask", show(v), "null or a Float32Array");
+    const View view = view_of(v);
+    uint64_t hidden = 0;
+    for (int l = 1; l < net.L; l++) hidden += (uint64_t)net.sizes[l];
+    need_length(a, "mask", view, (uint64_t)count * hidden,
+                format("count × (sum of the hidden layers' sizes) = %d × %llu", count, (unsigned long long)hidden));
+    return (const float*)view.data;
+}
+
+// The total of a buffer this file allocates itself.
+void need_own_floats(const Args& a, const char* what, uint64_t floats) {
+    if (floats > MAX_OWN_FLOATS) {
+        reject(a, false, what, format("%llu floats", (unsigned long long)floats),
+               format("at most %llu floats (1 GiB); use a smaller count", (unsigned long long)MAX_OWN_FLOATS));
+    }
+}
+
+// Every export runs through this: argument errors become JavaScript exceptions, never a crash.
+template <Entry F>
+Napi::Value entry(const Napi::CallbackInfo& info) {
+    return run_checked("mnist_core", F, info);
+}
+
+// ----------------------------------------------------------------------------
+// entry points
+
 Napi::Value InitParams(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    params_init(&net, floats_of(info[1]), seed_of(info[2]), int_of(info[3]));
+    const Args a{info, "initParams"};
+    need_args(a, 4, "layout, params, seed, large");
+    const Net net = layout_arg(a, 0);
+    float* params = params_arg(a, 1, "params", net);
+    const uint64_t seed = seed_arg(a, 2, "seed");
+    const int large = (int)integer_arg(a, 3, "large", 0, 1);
+    params_init(&net, params, seed, large);
     return info.Env().Undefined();
 }
 
 Napi::Value ScratchFloats(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    return Napi::Number::New(info.Env(), (double)acts_floats(&net, int_of(info[1])));
+    const Args a{info, "scratchFloats"};
+    need_args(a, 2, "layout, B");
+    const Net net = layout_arg(a, 0);
+    const int B = (int)integer_arg(a, 1, "B", 1, MAX_BATCH);
+    return Napi::Number::New(info.Env(), (double)acts_floats(&net, B));
 }
 
 Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    float* params = floats_of(info[1]);
-    float* velocities = floats_of(info[2]);
-    Acts a = acts_of(net, info[3], info[4]);
-    const Inputs in = inputs_of(info[5]);
-    const uint8_t* labels = info[6].As<Napi::Uint8Array>().Data();
-    const int count = int_of(info[7]);
-    const double* h = info[8].As<Napi::Float64Array>().Data();
+    const Args a{info, "trainBatches"};
+    need_args(a, 12, "layout, params, velocities, scratch, scratchBatch, inputs, labels, count, hyper, seed, epoch, firstBatch");
+    const Net net = layout_arg(a, 0);
+    float* params = params_arg(a, 1, "params", net);
+    float* velocities = params_arg(a, 2, "velocities", net);
+    Acts acts = scratch_arg(a, 3, net);
+    const View hv = array_arg(a, 8, "hyper", napi_float64_array);
+    if (hv.length != 8) {
+        reject(a, false, "hyper.length", format("%zu", hv.length), "8: [eta, lambda, l1, dropout, momentum, nesterov, miniBatch, trainSize]");
+    }
+    const double* h = (const double*)hv.data;
     HyperParams hp;
-    hp.eta = (float)h[0];
-    hp.lambda = (float)h[1];
-    hp.l1 = (float)h[2];
-    hp.dropout = (float)h[3];
-    hp.momentum = (float)h[4];
-    hp.nesterov = h[5] != 0.0;
-    hp.mini_batch = (int)h[6];
-    hp.train_size = h[7];
-    const int bad = train_batches(&net, params, velocities, &a, in.data, in.is_float, labels, count, &hp,
-                                  seed_of(info[9]), (uint64_t)double_of(info[10]), (uint64_t)double_of(info[11]));
+    hp.eta = (float)real_value(a, "hyper[0] (eta)", h[0], 0.0, FLT_MAX, true, false);
+    hp.lambda = (float)real_value(a, "hyper[1] (lambda)", h[1], 0.0, FLT_MAX, false, false);
+    hp.l1 = (float)real_value(a, "hyper[2] (l1)", h[2], 0.0, FLT_MAX, false, false);
+    hp.dropout = (float)real_value(a, "hyper[3] (dropout)", h[3], 0.0, 1.0, false, true);
+    hp.momentum = (float)real_value(a, "hyper[4] (momentum)", h[4], 0.0, 1.0, false, true);
+    hp.nesterov = (int)integer_value(a, "hyper[5] (nesterov)", h[5], 0, 1);
+    hp.mini_batch = (int)integer_value(a, "hyper[6] (miniBatch)", h[6], 1, MAX_BATCH);
+    hp.train_size = (double)integer_value(a, "hyper[7] (trainSize)", h[7], 1, MAX_I32);
+    // the loop steps start += miniBatch while start < count, in int
+    const int count = (int)integer_arg(a, 7, "count", 0, MAX_I32 - hp.mini_batch + 1);
+    const int biggest = count < hp.mini_batch ? count : hp.mini_batch;
+    if (biggest > acts.B) {
+        reject(a, false, "scratchBatch", format("%d", acts.B),
+               format("at least min(miniBatch, count) = min(%d, %d) = %d, the call's largest mini-batch", hp.mini_batch, count, biggest));
+    }
+    const Inputs in = inputs_arg(a, 5, count, net);
+    const uint8_t* labels = labels_arg(a, 6, count, net);
+    const uint64_t seed = seed_arg(a, 9, "seed");
+    const uint64_t epoch = (uint64_t)integer_arg(a, 10, "epoch", 0, MAX_U32);
+    const uint64_t first_batch = (uint64_t)integer_arg(a, 11, "firstBatch", 0, MAX_U32);
+    const int bad = train_batches(&net, params, velocities, &acts, in.data, in.is_float, labels, count, &hp, seed, epoch, first_batch);
     return Napi::Number::New(info.Env(), bad);
 }
 
 // A single forward pass with caller-fixed dropout masks (tests and gradient checks): copies the
 // masks, hidden layer by hidden layer, each (count, sizes[l]), into a.mask when one is given;
 // returns the inputs as floats; *use_mask says whether a mask was given.
-const float* fixed_pass_inputs(const Net& net, Acts* a, const Inputs& in, const Napi::Value& mask, int count, int* use_mask) {
-    *use_mask = mask.IsTypedArray();
-    if (*use_mask) {
-        const float* m = floats_of(mask);
+const float* fixed_pass_inputs(const Net& net, Acts* a, const Inputs& in, const float* mask, int count, int* use_mask) {
+    *use_mask = mask != NULL;
+    if (mask) {
+        const float* m = mask;
         for (int l = 1; l < net.L; l++) {
             const size_t n = (size_t)count * net.sizes[l];
             memcpy(a->mask[l], m, n * sizeof(float));
@@ -127,67 +262,102 @@ const float* fixed_pass_inputs(const Net& net, Acts* a, const Inputs& in, const 
 }
 
 Napi::Value ComputeGradient(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    float* params = floats_of(info[1]);
-    Acts a = acts_of(net, info[2], info[3]);
-    const Inputs in = inputs_of(info[4]);
-    const uint8_t* labels = info[5].As<Napi::Uint8Array>().Data();
-    const int count = int_of(info[6]);
+    const Args a{info, "computeGradient"};
+    need_args(a, 11, "layout, params, scratch, scratchBatch, inputs, labels, count, l2, l1, mask, grads");
+    const Net net = layout_arg(a, 0);
+    float* params = params_arg(a, 1, "params", net);
+    Acts acts = scratch_arg(a, 2, net);
+    // one pass over all count examples: the scratch must hold them all
+    const int count = (int)integer_arg(a, 6, "count", 1, acts.B);
+    const Inputs in = inputs_arg(a, 4, count, net);
+    const uint8_t* labels = labels_arg(a, 5, count, net);
     Update u;
     u.kind = UPDATE_GRADIENT;
     u.eta = 0.0f;
     u.mu = 0.0f;
-    u.l2 = (float)double_of(info[7]);
-    u.l1 = (float)double_of(info[8]);
-    u.buf = floats_of(info[10]);
+    u.l2 = (float)real_arg(a, 7, "l2", 0.0, FLT_MAX, false, false);
+    u.l1 = (float)real_arg(a, 8, "l1", 0.0, FLT_MAX, false, false);
+    const float* mask = mask_arg(a, 9, count, net);
+    u.buf = params_arg(a, 10, "grads", net);
     int use_mask;
-    const float* x = fixed_pass_inputs(net, &a, in, info[9], count, &use_mask);
-    network_forward(&net, params, &a, x, count, use_mask);
-    output_delta(&net, &a, labels, count);
-    network_backward(&net, params, &a, x, count, &u);
+    const float* x = fixed_pass_inputs(net, &acts, in, mask, count, &use_mask);
+    network_forward(&net, params, &acts, x, count, use_mask);
+    output_delta(&net, &acts, labels, count);
+    network_backward(&net, params, &acts, x, count, &u);
     return info.Env().Undefined();
+}
+
+// The arguments evaluate and predict share: layout, params, scratch, scratchBatch (0 to 3), count
+// (count_index) and inputs (4), checked in that order. Both go through the count examples
+// scratchBatch at a time.
+struct BatchedPass {
+    Net net;
+    const float* params;
+    Acts acts;
+    int count;
+    Inputs in;
+};
+
+BatchedPass batched_pass_args(const Args& a, size_t count_index) {
+    BatchedPass p;
+    p.net = layout_arg(a, 0);
+    p.params = params_arg(a, 1, "params", p.net);
+    p.acts = scratch_arg(a, 2, p.net);
+    // the loop steps start += scratchBatch while start < count, in int
+    p.count = (int)integer_arg(a, count_index, "count", 0, MAX_I32 - p.acts.B + 1);
+    p.in = inputs_arg(a, 4, p.count, p.net);
+    return p;
 }
 
 Napi::Value Evaluate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const Net net = net_of(info[0]);
-    Acts a = acts_of(net, info[2], info[3]);
-    const Inputs in = inputs_of(info[4]);
+    const Args a{info, "evaluate"};
+    need_args(a, 7, "layout, params, scratch, scratchBatch, inputs, labels, count");
+    BatchedPass p = batched_pass_args(a, 6);
+    const uint8_t* labels = labels_arg(a, 5, p.count, p.net);
     int correct = 0;
     double cost = 0.0;
-    evaluate(&net, floats_of(info[1]), &a, in.data, in.is_float, info[5].As<Napi::Uint8Array>().Data(), int_of(info[6]),
-             &correct, &cost);
-    auto result = Napi::Array::New(env, 2);
+    evaluate(&p.net, p.params, &p.acts, p.in.data, p.in.is_float, labels, p.count, &correct, &cost);
+    auto result = made(env, Napi::Array::New(env, 2));
     result.Set((uint32_t)0, Napi::Number::New(env, correct));
     result.Set((uint32_t)1, Napi::Number::New(env, cost));
     return result;
 }
 
 Napi::Value Predict(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    Acts a = acts_of(net, info[2], info[3]);
-    const Inputs in = inputs_of(info[4]);
-    predict(&net, floats_of(info[1]), &a, in.data, in.is_float, int_of(info[5]), floats_of(info[6]));
+    const Args a{info, "predict"};
+    need_args(a, 7, "layout, params, scratch, scratchBatch, inputs, count, out");
+    BatchedPass p = batched_pass_args(a, 5);
+    const View out = array_arg(a, 6, "out", napi_float32_array);
+    const int n_out = p.net.sizes[p.net.L];
+    need_length(a, "out", out, (uint64_t)p.count * n_out, format("count × sizes[%d] = %d × %d", p.net.L, p.count, n_out));
+    predict(&p.net, p.params, &p.acts, p.in.data, p.in.is_float, p.count, (float*)out.data);
     return info.Env().Undefined();
 }
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
     // for tests: one pass over all count examples, every layer's output copied out
     Napi::Env env = info.Env();
-    const Net net = net_of(info[0]);
-    const int count = int_of(info[3]);
-    std::vector<float> scratch(acts_floats(&net, count));
-    Acts a;
-    acts_carve(&net, &a, scratch.data(), count);
-    const Inputs in = inputs_of(info[2]);
+    const Args a{info, "forward"};
+    need_args(a, 5, "layout, params, inputs, count, mask");
+    const Net net = layout_arg(a, 0);
+    const float* params = params_arg(a, 1, "params", net);
+    const int count = (int)integer_arg(a, 3, "count", 1, MAX_BATCH);
+    const Inputs in = inputs_arg(a, 2, count, net);
+    const float* mask = mask_arg(a, 4, count, net);
+    const size_t floats = acts_floats(&net, count);  // holds every output copied below, too
+    need_own_floats(a, "scratchFloats(layout, count)", floats);
+    std::vector<float> scratch(floats);
+    Acts acts;
+    acts_carve(&net, &acts, scratch.data(), count);
     int use_mask;
-    const float* x = fixed_pass_inputs(net, &a, in, info[4], count, &use_mask);
-    network_forward(&net, floats_of(info[1]), &a, x, count, use_mask);
-    auto result = Napi::Array::New(env, net.L + 1);
+    const float* x = fixed_pass_inputs(net, &acts, in, mask, count, &use_mask);
+    network_forward(&net, params, &acts, x, count, use_mask);
+    auto result = made(env, Napi::Array::New(env, net.L + 1));
     for (int l = 1; l <= net.L + 1; l++) {
         const int width = net.sizes[l <= net.L ? l : net.L];
-        const float* src = l <= net.L ? a.act[l] : a.z_out;
-        auto out = Napi::Float32Array::New(env, (size_t)count * width);
+        const float* src = l <= net.L ? acts.act[l] : acts.z_out;
+        auto out = made(env, Napi::Float32Array::New(env, (size_t)count * width));
         memcpy(out.Data(), src, (size_t)count * width * sizeof(float));
         result.Set((uint32_t)(l - 1), out);
     }
@@ -196,64 +366,100 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value WeightNorms(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const Net net = net_of(info[0]);
+    const Args a{info, "weightNorms"};
+    need_args(a, 2, "layout, params");
+    const Net net = layout_arg(a, 0);
+    const float* params = params_arg(a, 1, "params", net);
     double sq = 0.0, ab = 0.0;
-    weight_norms(&net, floats_of(info[1]), &sq, &ab);
-    auto result = Napi::Array::New(env, 2);
+    weight_norms(&net, params, &sq, &ab);
+    auto result = made(env, Napi::Array::New(env, 2));
     result.Set((uint32_t)0, Napi::Number::New(env, sq));
     result.Set((uint32_t)1, Napi::Number::New(env, ab));
     return result;
 }
 
 Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    return Napi::Number::New(info.Env(), first_nonfinite(&net, floats_of(info[1])));
+    const Args a{info, "firstNonFinite"};
+    need_args(a, 2, "layout, params");
+    const Net net = layout_arg(a, 0);
+    const float* params = params_arg(a, 1, "params", net);
+    return Napi::Number::New(info.Env(), first_nonfinite(&net, params));
 }
 
 Napi::Value EpochOrder(const Napi::CallbackInfo& info) {
-    const uint32_t n = (uint32_t)double_of(info[2]);
-    auto order = Napi::Uint32Array::New(info.Env(), n);
-    epoch_order(seed_of(info[0]), (uint64_t)double_of(info[1]), n, order.Data());
+    Napi::Env env = info.Env();
+    const Args a{info, "epochOrder"};
+    need_args(a, 3, "seed, epoch, n");
+    const uint64_t seed = seed_arg(a, 0, "seed");
+    const uint64_t epoch = (uint64_t)integer_arg(a, 1, "epoch", 0, MAX_U32);
+    const uint32_t n = (uint32_t)integer_arg(a, 2, "n", 0, MAX_U32);
+    auto order = made(env, Napi::Uint32Array::New(env, n));
+    epoch_order(seed, epoch, n, order.Data());
     return order;
 }
 
 Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
-    const Net net = net_of(info[0]);
-    const int B = int_of(info[5]);
-    std::vector<float> scratch(acts_floats(&net, B));
-    Acts a;
-    acts_carve(&net, &a, scratch.data(), B);
-    dropout_masks(&net, &a, B, (float)double_of(info[1]), seed_of(info[2]), (uint64_t)double_of(info[3]),
-                  (uint64_t)double_of(info[4]));
-    size_t total = 0;
-    for (int l = 1; l < net.L; l++) total += (size_t)B * net.sizes[l];
-    auto out = Napi::Float32Array::New(info.Env(), total);
-    float* dst = out.Data();
+    Napi::Env env = info.Env();
+    const Args a{info, "dropoutMask"};
+    need_args(a, 6, "layout, rate, seed, epoch, batchIndex, B");
+    const Net net = layout_arg(a, 0);
+    const float rate = (float)real_arg(a, 1, "rate", 0.0, 1.0, false, true);
+    const uint64_t seed = seed_arg(a, 2, "seed");
+    const uint64_t epoch = (uint64_t)integer_arg(a, 3, "epoch", 0, MAX_U32);
+    const uint64_t batch_index = (uint64_t)integer_arg(a, 4, "batchIndex", 0, MAX_U32);
+    const int B = (int)integer_arg(a, 5, "B", 1, MAX_BATCH);
+    uint64_t total = 0;
+    for (int l = 1; l < net.L; l++) total += (uint64_t)B * net.sizes[l];
+    need_own_floats(a, "B × (sum of the hidden layers' sizes)", total);
+    // the masks are drawn straight into the result: hidden layer by hidden layer, (B, sizes[l]) each
+    auto out = made(env, Napi::Float32Array::New(env, (size_t)total));
+    Acts acts;
+    memset(&acts, 0, sizeof acts);
+    float* p = out.Data();
     for (int l = 1; l < net.L; l++) {
-        const size_t n = (size_t)B * net.sizes[l];
-        memcpy(dst, a.mask[l], n * sizeof(float));
-        dst += n;
+        acts.mask[l] = p;
+        p += (size_t)B * net.sizes[l];
     }
+    dropout_masks(&net, &acts, B, rate, seed, epoch, batch_index);
     return out;
 }
 
 Napi::Value Gather(const Napi::CallbackInfo& info) {
     // out[i] = src row indices[start + i], rows of rowBytes bytes
-    const uint8_t* src = info[0].As<Napi::Uint8Array>().Data();
-    const size_t row = (size_t)double_of(info[1]);
-    const uint32_t* indices = info[2].As<Napi::Uint32Array>().Data() + (size_t)double_of(info[3]);
-    const size_t count = (size_t)double_of(info[4]);
-    uint8_t* out = info[5].As<Napi::Uint8Array>().Data();
+    const Args a{info, "gather"};
+    need_args(a, 6, "src, rowBytes, indices, start, count, out");
+    const View src = array_arg(a, 0, "src", napi_uint8_array);
+    const size_t row = (size_t)integer_arg(a, 1, "rowBytes", 1, MAX_I32);
+    const View idx = array_arg(a, 2, "indices", napi_uint32_array);
+    need_unshared(a, "indices", idx);
+    const size_t start = (size_t)integer_arg(a, 3, "start", 0, (int64_t)idx.length);
+    const size_t count = (size_t)integer_arg(a, 4, "count", 0, (int64_t)(idx.length - start));
+    const View dst = array_arg(a, 5, "out", napi_uint8_array);
+    need_length(a, "out", dst, (uint64_t)count * row, format("count × rowBytes = %zu × %zu", count, row));
+    const uint32_t* indices = (const uint32_t*)idx.data + start;
+    const uint64_t rows = src.length / row;
+    uint32_t top = 0;
+    for (size_t i = 0; i < count; i++) top = indices[i] > top ? indices[i] : top;
+    if (count > 0 && top >= rows) {
+        size_t i = 0;
+        while (indices[i] < rows) i++;
+        reject(a, false, format("indices[%zu]", start + i), format("%u", indices[i]),
+               format("below %llu, the rows in src (src.length %zu / rowBytes %zu)", (unsigned long long)rows, src.length, row));
+    }
+    const uint8_t* s = (const uint8_t*)src.data;
+    uint8_t* out = (uint8_t*)dst.data;
     if (row == 1) {
-        for (size_t i = 0; i < count; i++) out[i] = src[indices[i]];
+        for (size_t i = 0; i < count; i++) out[i] = s[indices[i]];
     } else {
-        for (size_t i = 0; i < count; i++) memcpy(out + i * row, src + (size_t)indices[i] * row, row);
+        for (size_t i = 0; i < count; i++) memcpy(out + i * row, s + (size_t)indices[i] * row, row);
     }
     return info.Env().Undefined();
 }
 
 Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
-    openblas_set_num_threads(int_of(info[0]));
+    const Args a{info, "setBlasThreads"};
+    need_args(a, 1, "threads");
+    openblas_set_num_threads((int)integer_arg(a, 0, "threads", 1, MAX_THREADS));
     return info.Env().Undefined();
 }
 
@@ -270,8 +476,21 @@ Napi::Value BlasConfig(const Napi::CallbackInfo& info) {
 // operands (no denormals, no NaN); one untimed call first so OpenBLAS's buffers and thread pool are
 // up. The caller's thread count is restored, so training after it keeps its bit-identity.
 Napi::Value MeasureSgemmGflops(const Napi::CallbackInfo& info) {
-    const int m = int_of(info[0]), n = int_of(info[1]), k = int_of(info[2]);
-    const int repeats = int_of(info[3]), threads = int_of(info[4]);
+    const Args a{info, "measureSgemmGflops"};
+    need_args(a, 5, "m, n, k, repeats, threads");
+    const int m = (int)integer_arg(a, 0, "m", 1, MAX_SGEMM_DIM);
+    const int n = (int)integer_arg(a, 1, "n", 1, MAX_SGEMM_DIM);
+    const int k = (int)integer_arg(a, 2, "k", 1, MAX_SGEMM_DIM);
+    const int repeats = (int)integer_arg(a, 3, "repeats", 1, 1000000);
+    const int threads = (int)integer_arg(a, 4, "threads", 1, MAX_THREADS);
+    const char* names[3] = {"m × k", "k × n", "m × n"};
+    const uint64_t sizes[3] = {(uint64_t)m * k, (uint64_t)k * n, (uint64_t)m * n};
+    for (int i = 0; i < 3; i++) {
+        if (sizes[i] > MAX_SGEMM_OPERAND) {
+            reject(a, false, names[i], format("%llu floats", (unsigned long long)sizes[i]),
+                   format("at most %llu floats per operand", (unsigned long long)MAX_SGEMM_OPERAND));
+        }
+    }
     std::vector<float> A((size_t)m * k), B((size_t)k * n), C((size_t)m * n, 0.0f);
     for (size_t i = 0; i < A.size(); i++) A[i] = (float)((int)(i % 17) - 8) * 0.01f;
     for (size_t i = 0; i < B.size(); i++) B[i] = (float)((int)(i % 13) - 6) * 0.01f;
@@ -288,22 +507,22 @@ Napi::Value MeasureSgemmGflops(const Napi::CallbackInfo& info) {
 }
 
 void RegisterCore(Napi::Env env, Napi::Object exports) {
-    exports.Set("initParams", Napi::Function::New(env, InitParams));
-    exports.Set("scratchFloats", Napi::Function::New(env, ScratchFloats));
-    exports.Set("trainBatches", Napi::Function::New(env, TrainBatches));
-    exports.Set("computeGradient", Napi::Function::New(env, ComputeGradient));
-    exports.Set("evaluate", Napi::Function::New(env, Evaluate));
-    exports.Set("predict", Napi::Function::New(env, Predict));
-    exports.Set("forward", Napi::Function::New(env, Forward));
-    exports.Set("weightNorms", Napi::Function::New(env, WeightNorms));
-    exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
-    exports.Set("epochOrder", Napi::Function::New(env, EpochOrder));
-    exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask));
-    exports.Set("gather", Napi::Function::New(env, Gather));
-    exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads));
-    exports.Set("getBlasThreads", Napi::Function::New(env, GetBlasThreads));
-    exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));
-    exports.Set("measureSgemmGflops", Napi::Function::New(env, MeasureSgemmGflops));
+    exports.Set("initParams", Napi::Function::New(env, entry<InitParams>));
+    exports.Set("scratchFloats", Napi::Function::New(env, entry<ScratchFloats>));
+    exports.Set("trainBatches", Napi::Function::New(env, entry<TrainBatches>));
+    exports.Set("computeGradient", Napi::Function::New(env, entry<ComputeGradient>));
+    exports.Set("evaluate", Napi::Function::New(env, entry<Evaluate>));
+    exports.Set("predict", Napi::Function::New(env, entry<Predict>));
+    exports.Set("forward", Napi::Function::New(env, entry<Forward>));
+    exports.Set("weightNorms", Napi::Function::New(env, entry<WeightNorms>));
+    exports.Set("firstNonFinite", Napi::Function::New(env, entry<FirstNonFinite>));
+    exports.Set("epochOrder", Napi::Function::New(env, entry<EpochOrder>));
+    exports.Set("dropoutMask", Napi::Function::New(env, entry<DropoutMask>));
+    exports.Set("gather", Napi::Function::New(env, entry<Gather>));
+    exports.Set("setBlasThreads", Napi::Function::New(env, entry<SetBlasThreads>));
+    exports.Set("getBlasThreads", Napi::Function::New(env, entry<GetBlasThreads>));
+    exports.Set("blasConfig", Napi::Function::New(env, entry<BlasConfig>));
+    exports.Set("measureSgemmGflops", Napi::Function::New(env, entry<MeasureSgemmGflops>));
     exports.Set("maxLayers", Napi::Number::New(env, MAX_LAYERS));
 }
 

@@ -12,7 +12,8 @@
 //   COST_CROSS_ENTROPY  sigmoid output, delta = a-y
 //   COST_LOG_LIKELIHOOD softmax output, delta = a-y
 //
-// Every function trusts its arguments: the TypeScript wrapper validated them.
+// Every function here trusts its arguments: addon.cpp checks them at the N-API boundary (types,
+// counts, buffer lengths, index ranges) and the TypeScript wrapper before that.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,7 @@ export {
   trainDefaults,
   costDefaults,
   mnistShape,
+  networkLimits,
   paramCount,
   resolveSpec,
   resolveTrainOptions,

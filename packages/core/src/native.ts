@@ -1,8 +1,11 @@
 import { createRequire } from "node:module";
 
 /**
- * The addon's functions (native/addon.cpp). They trust their arguments, so call them only from
- * this package's modules, after validation. `layout` is Int32Array [activation, cost, ...sizes].
+ * The addon's functions (native/addon.cpp). Call them only from this package's modules, after
+ * validation: the addon checks again everything that decides what memory a call touches (types,
+ * counts, buffer lengths, label and index ranges) and throws a TypeError or RangeError, but the
+ * API's own errors (CoreError, naming the API's fields) come from the TypeScript checks.
+ * `layout` is Int32Array [activation, cost, ...sizes].
  */
 export interface NativeCore {
   initParams(layout: Int32Array, params: Float32Array, seed: bigint, large: number): void;
@@ -58,8 +61,9 @@ export interface NativeCore {
 
 const require = createRequire(import.meta.url);
 
-// The same relative path works from src/ (tests) and dist/ (built package).
-export const native = require("../build/Release/mnist_core.node") as NativeCore;
+// The same relative path works from src/ (tests) and dist/ (built package). MNIST_CORE_ADDON, an
+// absolute path, loads another build instead (npm run test:sanitize: the ASan/UBSan build).
+export const native = require(process.env.MNIST_CORE_ADDON || "../build/Release/mnist_core.node") as NativeCore;
 
 /**
  * OpenBLAS threads used by every sgemm of this process. Measured on the 2-core reference machine:

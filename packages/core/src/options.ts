@@ -35,6 +35,11 @@ export const maxWeightLayers = 16;
 /** Keeps count × width products and offsets comfortably inside int32 on the native side. */
 export const maxLayerSize = 65_536;
 export const maxParams = 1 << 28;
+/** The largest float32: the core computes in single precision, and its boundary refuses more. */
+export const maxFloat32 = 3.4028234663852886e38;
+
+/** The core's size limits: the one source of truth for every network size a caller accepts. */
+export const networkLimits = Object.freeze({ maxWeightLayers, maxLayerSize, maxParams });
 
 export function resolveSpec(input: unknown, field = "spec"): NetworkSpec {
   const spec = checkObject(field, input);
@@ -109,12 +114,12 @@ export function resolveTrainOptions(input: unknown, extraKeys: readonly string[]
   const o = checkObject(field, input);
   checkKnownKeys(field, o, ["eta", "miniBatch", "trainSize", "seed", ...Object.keys(trainDefaults), ...extraKeys]);
   return {
-    eta: checkNumber(`${field}.eta`, o.eta, 0, Number.MAX_VALUE, { minExclusive: true }),
+    eta: checkNumber(`${field}.eta`, o.eta, 0, maxFloat32, { minExclusive: true }),
     miniBatch: checkInteger(`${field}.miniBatch`, o.miniBatch, 1, 1 << 20),
     trainSize: checkInteger(`${field}.trainSize`, o.trainSize, 1, 2 ** 31 - 1),
     seed: checkSeed(`${field}.seed`, o.seed),
-    lambda: checkNumber(`${field}.lambda`, o.lambda ?? trainDefaults.lambda, 0, Number.MAX_VALUE),
-    l1: checkNumber(`${field}.l1`, o.l1 ?? trainDefaults.l1, 0, Number.MAX_VALUE),
+    lambda: checkNumber(`${field}.lambda`, o.lambda ?? trainDefaults.lambda, 0, maxFloat32),
+    l1: checkNumber(`${field}.l1`, o.l1 ?? trainDefaults.l1, 0, maxFloat32),
     dropout: checkNumber(`${field}.dropout`, o.dropout ?? trainDefaults.dropout, 0, 1, { maxExclusive: true }),
     momentum: checkNumber(`${field}.momentum`, o.momentum ?? trainDefaults.momentum, 0, 1, { maxExclusive: true }),
     nesterov: checkBoolean(`${field}.nesterov`, o.nesterov ?? trainDefaults.nesterov),
@@ -135,8 +140,8 @@ export function resolveCostOptions(input: unknown = {}, field = "options"): Requ
   const o = checkObject(field, input);
   checkKnownKeys(field, o, Object.keys(costDefaults));
   return {
-    lambda: checkNumber(`${field}.lambda`, o.lambda ?? costDefaults.lambda, 0, Number.MAX_VALUE),
-    l1: checkNumber(`${field}.l1`, o.l1 ?? costDefaults.l1, 0, Number.MAX_VALUE),
+    lambda: checkNumber(`${field}.lambda`, o.lambda ?? costDefaults.lambda, 0, maxFloat32),
+    l1: checkNumber(`${field}.l1`, o.l1 ?? costDefaults.l1, 0, maxFloat32),
   };
 }
 

@@ -1,7 +1,7 @@
 import { CoreError, invalidArgument } from "./errors.js";
 import { native } from "./native.js";
 import { checkDropoutMask, checkNetwork, nativeLayout, segmentName, type Network } from "./network.js";
-import { epochChunk, paramCount, resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
+import { epochChunk, maxFloat32, paramCount, resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
 import { epochOrder } from "./order.js";
 import { checkInputs, checkInteger, checkLabels, checkNumber, checkObject } from "./validate.js";
 
@@ -195,8 +195,8 @@ export function computeGradient(network: Network, inputs: Uint8Array | Float32Ar
   const x = checkInputs("inputs", inputs, count, sizes[0]!);
   const y = checkLabels("labels", labels, count, sizes.at(-1)!);
   const o = checkObject("options", options);
-  const lambda = checkNumber("options.lambda", o.lambda ?? 0, 0, Number.MAX_VALUE);
-  const l1 = checkNumber("options.l1", o.l1 ?? 0, 0, Number.MAX_VALUE);
+  const lambda = checkNumber("options.lambda", o.lambda ?? 0, 0, maxFloat32);
+  const l1 = checkNumber("options.l1", o.l1 ?? 0, 0, maxFloat32);
   let trainSize = 1;
   if (lambda > 0 || l1 > 0 || o.trainSize !== undefined) trainSize = checkInteger("options.trainSize", o.trainSize, 1, 2 ** 31 - 1);
   const mask = checkDropoutMask(net.spec, o.dropoutMask, count);

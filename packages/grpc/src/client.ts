@@ -1,5 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { Client as GrpcClient, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Client as GrpcClient, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { channelCredentials, type ClientAccess } from "./access.js";
 import type { MethodInputInit, MethodOutput, ServiceMethods } from "./descriptors.js";
 import { grpcServiceDefinition } from "./descriptors.js";
 import { GrpcStatusError } from "./errors.js";
@@ -28,17 +29,25 @@ function deadlineOf(options?: CallOptions): { deadline?: Date } {
   return options?.timeoutMs === undefined ? {} : { deadline: new Date(Date.now() + options.timeoutMs) };
 }
 
-/** A typed client for a protobuf-es service on a plaintext gRPC address such as "127.0.0.1:50051". */
-export function createClient<S extends DescService>(service: S, address: string): Client<S> {
+/**
+ * A typed client for a protobuf-es service at a gRPC address such as "127.0.0.1:50051":
+ * plaintext unless `access.tls`, with `authorization: Bearer <token>` on every call when `access.token`.
+ */
+export function createClient<S extends DescService>(service: S, address: string, access: ClientAccess = {}): Client<S> {
   const definition = grpcServiceDefinition(service);
-  const channel = new GrpcClient(address, credentials.createInsecure());
+  const channel = new GrpcClient(address, channelCredentials(access.tls));
+  const metadata = () => {
+    const entries = new Metadata();
+    if (access.token !== undefined) entries.set("authorization", `Bearer ${access.token}`);
+    return entries;
+  };
   const client: Record<string, unknown> = { close: () => channel.close() };
   for (const method of service.methods) {
     const { path, requestSerialize, responseDeserialize } = definition[method.localName];
     if (method.methodKind === "unary") {
       client[method.localName] = (request: unknown, options?: CallOptions) =>
         new Promise((resolve, reject) => {
-          const call = channel.makeUnaryRequest(path, requestSerialize, responseDeserialize, request ?? {}, new Metadata(), deadlineOf(options), (error, response) =>
+          const call = channel.makeUnaryRequest(path, requestSerialize, responseDeserialize, request ?? {}, metadata(), deadlineOf(options), (error, response) =>
             error ? reject(asStatusError(error)) : resolve(response),
           );
           options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
@@ -46,7 +55,7 @@ export function createClient<S extends DescService>(service: S, address: string)
     } else if (method.methodKind === "server_streaming") {
       client[method.localName] = (request: unknown, options?: CallOptions) =>
         (async function* () {
-          const call = channel.makeServerStreamRequest(path, requestSerialize, responseDeserialize, request ?? {}, new Metadata(), deadlineOf(options));
+          const call = channel.makeServerStreamRequest(path, requestSerialize, responseDeserialize, request ?? {}, metadata(), deadlineOf(options));
           options?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
           try {
             for await (const response of call) yield response;

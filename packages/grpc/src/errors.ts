@@ -20,6 +20,38 @@ export function notFound(what: string, id: string): GrpcStatusError {
   return new GrpcStatusError(status.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`);
 }
 
+/**
+ * Typed errors elsewhere in the project carry a `code`: gRPC's own names (INVALID_ARGUMENT,
+ * NOT_FOUND, …) answer with that status; these domain codes with the closest one.
+ */
+const domainCodes: Readonly<Record<string, status>> = {
+  // A data file, network or checkpoint that is malformed: the stored bytes are bad.
+  CORRUPT_DATA: status.DATA_LOSS,
+  // Training produced NaN or Infinity: the run's settings, not the call, are at fault.
+  DIVERGED: status.FAILED_PRECONDITION,
+  // NATS did not answer in time (a server restarting, a connection being re-established): ask again.
+  TIMEOUT: status.UNAVAILABLE,
+  CONNECTION_CLOSED: status.UNAVAILABLE,
+  CONNECTION_DRAINING: status.UNAVAILABLE,
+  "503": status.UNAVAILABLE,
+};
+
+/** The status a handler's error answers with, or undefined for an unexpected error (INTERNAL). */
+export function statusOf(error: unknown): { code: status; details: string } | undefined {
+  if (error instanceof GrpcStatusError) return { code: error.code, details: error.message };
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return undefined;
+  const mapped = domainCodes[code] ?? (status as unknown as Record<string, status | undefined>)[code];
+  if (mapped === undefined || mapped === status.OK || mapped === status.INTERNAL || mapped === status.UNKNOWN) return undefined;
+  return { code: mapped, details: error.message };
+}
+
+/** Statuses that asking again cannot change: the request or its data is at fault. */
+export function isPermanent(code: status): boolean {
+  return [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.DATA_LOSS, status.OUT_OF_RANGE, status.UNIMPLEMENTED, status.NOT_FOUND].includes(code);
+}
+
 export function formatValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "bigint") return value.toString();

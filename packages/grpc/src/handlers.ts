@@ -11,7 +11,7 @@ import type {
 } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { MethodInput, MethodOutputInit, ServiceMethods } from "./descriptors.js";
-import { GrpcStatusError } from "./errors.js";
+import { statusOf } from "./errors.js";
 
 export interface CallContext {
   /** Aborted when the client cancels or the deadline passes. */
@@ -41,11 +41,17 @@ export type ServiceImpl<S extends DescService> = {
   [K in keyof ServiceMethods<S>]?: Handler<ServiceMethods<S>[K]>;
 };
 
-/** Called with every error that is not a GrpcStatusError, before the client sees INTERNAL. */
+/** Called with every error that has no status of its own (see statusOf), before the client sees INTERNAL. */
 export type InternalErrorHook = (error: unknown, method: DescMethod) => void;
 
+/** Called with every call's metadata before its handler; throws a GrpcStatusError (UNAUTHENTICATED) to refuse the call. */
+export type Authorize = (metadata: Metadata) => void;
+
+const allowAll: Authorize = () => undefined;
+
 function toStatus(error: unknown, method: DescMethod, onInternalError: InternalErrorHook) {
-  if (error instanceof GrpcStatusError) return { code: error.code, details: error.message };
+  const known = statusOf(error);
+  if (known) return known;
   onInternalError(error, method);
   return { code: status.INTERNAL, details: `${method.name} failed: ${error instanceof Error ? error.message : String(error)}` };
 }
@@ -56,10 +62,13 @@ function contextOf(call: ServerUnaryCall<object, unknown> | ServerWritableStream
   return { signal: controller.signal, metadata: call.metadata, peer: call.getPeer() };
 }
 
-function unary(method: DescMethod, handler: UnaryHandler<never>, onInternalError: InternalErrorHook): handleUnaryCall<object, unknown> {
+function unary(method: DescMethod, handler: UnaryHandler<never>, onInternalError: InternalErrorHook, authorize: Authorize): handleUnaryCall<object, unknown> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => handler(call.request as never, contextOf(call)))
+      .then(() => {
+        authorize(call.metadata);
+        return handler(call.request as never, contextOf(call));
+      })
       .then(
         (response) => callback(null, response),
         (error: unknown) => callback(toStatus(error, method, onInternalError)),
@@ -71,11 +80,13 @@ function serverStreaming(
   method: DescMethod,
   handler: ServerStreamingHandler<never>,
   onInternalError: InternalErrorHook,
+  authorize: Authorize,
 ): handleServerStreamingCall<object, unknown> {
   return (call) => {
     const context = contextOf(call);
     void (async () => {
       try {
+        authorize(call.metadata);
         for await (const response of handler(call.request as never, context)) {
           if (context.signal.aborted) return;
           if (!call.write(response)) await new Promise((resolve) => call.once("drain", resolve));
@@ -97,20 +108,21 @@ function unimplemented(method: DescMethod): UntypedHandleCall {
   return (_call: unknown, callback: sendUnaryData<unknown>) => callback({ code: status.UNIMPLEMENTED, details });
 }
 
-/** grpc-js handlers for a protobuf-es service from typed async functions. */
+/** grpc-js handlers for a protobuf-es service from typed async functions; `authorize` vets every implemented call first. */
 export function serviceHandlers<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
   onInternalError: InternalErrorHook,
+  authorize: Authorize = allowAll,
 ): UntypedServiceImplementation {
   const handlers: UntypedServiceImplementation = {};
   const byName = impl as Record<string, UnaryHandler<never> | ServerStreamingHandler<never> | undefined>;
   for (const method of service.methods) {
     const handler = byName[method.localName];
     if (!handler) handlers[method.localName] = unimplemented(method);
-    else if (method.methodKind === "unary") handlers[method.localName] = unary(method, handler as UnaryHandler<never>, onInternalError);
+    else if (method.methodKind === "unary") handlers[method.localName] = unary(method, handler as UnaryHandler<never>, onInternalError, authorize);
     else if (method.methodKind === "server_streaming")
-      handlers[method.localName] = serverStreaming(method, handler as ServerStreamingHandler<never>, onInternalError);
+      handlers[method.localName] = serverStreaming(method, handler as ServerStreamingHandler<never>, onInternalError, authorize);
     else throw new Error(`${method.parent.typeName}/${method.name}: ${method.methodKind} methods are not supported by this adapter`);
   }
   return handlers;

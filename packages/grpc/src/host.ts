@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import { Health, protocolFiles } from "@mnist/protocol";
+import { bearerTokenCheck, serverCredentials, type ServerTls } from "./access.js";
 import { grpcServiceDefinition } from "./descriptors.js";
 import { serviceHandlers, type InternalErrorHook, type ServiceImpl } from "./handlers.js";
 import { HealthStatus, ServingStatus } from "./health.js";
@@ -21,6 +22,10 @@ export interface GrpcHostOptions {
   address: string;
   services: readonly ServiceBinding[];
   onInternalError: InternalErrorHook;
+  /** Serve TLS (mutual TLS when it has a CA) instead of plaintext. */
+  tls?: ServerTls;
+  /** Every call of `services` (not health, not reflection) must carry `authorization: Bearer <token>`. */
+  token?: string;
 }
 
 export interface GrpcHost {
@@ -37,12 +42,15 @@ export interface GrpcHost {
 export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost> {
   const server = new Server();
   const health = new HealthStatus(options.services.map(({ service }) => service.typeName));
-  for (const { service, impl } of [...options.services, bind(Health, health.impl())]) {
-    server.addService(grpcServiceDefinition(service), serviceHandlers(service, impl, options.onInternalError));
+  const authorize = options.token === undefined ? undefined : bearerTokenCheck(options.token);
+  for (const { service, impl } of options.services) {
+    server.addService(grpcServiceDefinition(service), serviceHandlers(service, impl, options.onInternalError, authorize));
   }
+  // Health stays open for probes, as reflection does.
+  server.addService(grpcServiceDefinition(Health), serviceHandlers(Health, health.impl(), options.onInternalError));
   addReflection(server, protocolFiles);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync(options.address, serverCredentials(options.tls), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   const host = options.address.slice(0, options.address.lastIndexOf(":"));
   return {

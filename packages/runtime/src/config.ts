@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { ConfigError } from "./errors.js";
 
 /** How one environment variable is read: parse returns the value or throws with what is allowed. */
@@ -65,13 +66,36 @@ export const env = {
       options.default,
     );
   },
+  /**
+   * An optional path to a file that must be readable and hold `what` (its first line of PEM
+   * armour, such as "-----BEGIN CERTIFICATE-----", matched by `looksRight`). The value is the
+   * path; the file's contents never appear in an error.
+   */
+  file(what: string, looksRight: (text: string) => boolean): Variable<string | undefined> {
+    return {
+      parse(raw, name) {
+        if (raw === undefined || raw === "") return undefined;
+        let text: string;
+        try {
+          text = readFileSync(raw, "utf8");
+        } catch (error) {
+          throw new ConfigError(name, raw, `a readable file holding ${what} (${(error as NodeJS.ErrnoException).code ?? "unreadable"})`);
+        }
+        if (!looksRight(text)) throw new ConfigError(name, raw, `a file holding ${what}`);
+        return raw;
+      },
+    };
+  },
   oneOf<const V extends string>(values: readonly V[], options: { default?: V } = {}): Variable<V> {
     return required((raw) => (values.includes(raw as V) ? (raw as V) : undefined), `one of ${values.join(", ")}`, options.default);
   },
 };
 
-/** Reads every variable of the spec; the first bad one throws a ConfigError naming it. */
-export function loadConfig<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env): T {
+/** A rule across variables (such as "both or neither"), run after each has been read; throws a ConfigError. */
+export type ConfigCheck<T> = (config: T) => void;
+
+/** Reads every variable of the spec, then runs `check`; the first bad one throws a ConfigError naming it. */
+export function loadConfig<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env, check?: ConfigCheck<T>): T {
   const config = {} as T;
   for (const name of Object.keys(spec) as (keyof T & string)[]) {
     const variable = spec[name];
@@ -82,13 +106,14 @@ export function loadConfig<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = proc
       throw error;
     }
   }
+  check?.(config);
   return config;
 }
 
 /** loadConfig for a process's start-up: a bad value prints one line to stderr and exits with code 2. */
-export function loadConfigOrExit<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env): T {
+export function loadConfigOrExit<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = process.env, check?: ConfigCheck<T>): T {
   try {
-    return loadConfig(spec, source);
+    return loadConfig(spec, source, check);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`configuration error: ${error.message}\n`);

@@ -1,4 +1,5 @@
-export { env, loadConfig, loadConfigOrExit, type EnvSpec, type Variable } from "./config.js";
+export { accessSpec, checkAccess, grpcClientAccess, grpcServerTls, looksLikeCreds, type AccessConfig } from "./access.js";
+export { env, loadConfig, loadConfigOrExit, type ConfigCheck, type EnvSpec, type Variable } from "./config.js";
 export { ConfigError } from "./errors.js";
 export { createLogger, logLevels, type Logger, type LogLevel } from "./logger.js";
 export { connectNats, type NatsOptions } from "./nats.js";

@@ -6,7 +6,7 @@ export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "s
 export type LogLevel = (typeof logLevels)[number];
 
 /** Keys whose values are replaced in every log line, wherever they appear. */
-const secretPaths = ["token", "password", "secret", "*.token", "*.password", "*.secret", "config.natsToken"];
+const secretPaths = ["token", "password", "secret", "*.token", "*.password", "*.secret", "config.natsToken", "authorization", "*.authorization", "pass", "*.pass"];
 
 /** The one logger factory: pino JSON on stdout with a `service` field on every line. */
 export function createLogger(service: string, level: LogLevel = "info"): Logger {

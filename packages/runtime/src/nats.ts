@@ -1,10 +1,17 @@
-import { connect, type NatsConnection } from "nats";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, type NatsConnection } from "nats";
 import type { Logger } from "./logger.js";
 
 export interface NatsOptions {
   /** One URL or several, comma-separated. */
   url: string;
   token?: string;
+  user?: string;
+  password?: string;
+  /** A .creds file (user JWT and NKEY seed). */
+  credsFile?: string;
+  /** A PEM CA file: connect with TLS, verifying the server against it. */
+  caFile?: string;
   /** Connection name, shown by the server's monitoring. */
   name: string;
   logger: Logger;
@@ -18,6 +25,10 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   const connection = await connect({
     servers: options.url.split(","),
     token: options.token,
+    user: options.user,
+    pass: options.password,
+    ...(options.credsFile === undefined ? {} : { authenticator: credsAuthenticator(new Uint8Array(readFileSync(options.credsFile))) }),
+    ...(options.caFile === undefined ? {} : { tls: { caFile: options.caFile } }),
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,

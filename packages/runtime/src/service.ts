@@ -1,14 +1,14 @@
-import { bind, startGrpcHost, ServingStatus, type ServiceBinding } from "@mnist/grpc";
+import { bind, startGrpcHost, ServingStatus, type ClientAccess, type ServiceBinding } from "@mnist/grpc";
 import type { NatsConnection } from "nats";
+import { accessSpec, checkAccess, grpcClientAccess, grpcServerTls, type AccessConfig } from "./access.js";
 import { env, loadConfigOrExit, type EnvSpec } from "./config.js";
 import { createLogger, logLevels, type Logger } from "./logger.js";
 import { connectNats } from "./nats.js";
 import { exitOnSignal } from "./shutdown.js";
 
 /** Variables every service reads. */
-export interface CommonConfig {
+export interface CommonConfig extends AccessConfig {
   NATS_URL: string;
-  NATS_TOKEN: string | undefined;
   GRPC_HOST: string;
   GRPC_PORT: number;
   LOG_LEVEL: (typeof logLevels)[number];
@@ -19,7 +19,7 @@ export interface CommonConfig {
 export function commonSpec(defaultGrpcPort: number): EnvSpec<CommonConfig> {
   return {
     NATS_URL: env.url({ protocols: ["nats:", "tls:"], default: "nats://127.0.0.1:4222" }),
-    NATS_TOKEN: env.secret(),
+    ...accessSpec,
     GRPC_HOST: env.string({ default: "0.0.0.0" }),
     GRPC_PORT: env.port({ default: defaultGrpcPort }),
     LOG_LEVEL: env.oneOf(logLevels, { default: "info" }),
@@ -31,6 +31,8 @@ export interface ServiceContext<C> {
   config: C & CommonConfig;
   logger: Logger;
   nats: NatsConnection;
+  /** How to dial the other services (TLS and bearer token as this one serves them). */
+  grpcAccess: ClientAccess;
 }
 
 export interface RunningService {
@@ -54,12 +56,29 @@ export interface ServiceOptions<C> {
  * reflection, a `ready` line, and a graceful stop on SIGTERM/SIGINT.
  */
 export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
-  const config = loadConfigOrExit<C & CommonConfig>({ ...commonSpec(options.defaultGrpcPort), ...options.env } as EnvSpec<C & CommonConfig>);
+  const config = loadConfigOrExit<C & CommonConfig>({ ...commonSpec(options.defaultGrpcPort), ...options.env } as EnvSpec<C & CommonConfig>, process.env, checkAccess);
   const logger = createLogger(options.name, config.LOG_LEVEL);
-  const nats = await connectNats({ url: config.NATS_URL, token: config.NATS_TOKEN, name: options.name, logger });
-  const running = await options.start({ config, logger, nats });
+  const nats = await connectNats({
+    url: config.NATS_URL,
+    token: config.NATS_TOKEN,
+    user: config.NATS_USER,
+    password: config.NATS_PASSWORD,
+    credsFile: config.NATS_CREDS,
+    caFile: config.NATS_CA,
+    name: options.name,
+    logger,
+  }).catch((error: unknown) => {
+    // Refused credentials or TLS are not retried: one line saying so (the server's words, never a secret), exit 1.
+    const code = (error as { code?: unknown }).code;
+    logger.fatal({ nats: config.NATS_URL, code, reason: error instanceof Error ? error.message : String(error) }, "could not connect to NATS");
+    process.exit(1);
+  });
+  const running = await options.start({ config, logger, nats, grpcAccess: grpcClientAccess(config) });
+  const tls = grpcServerTls(config);
   const grpc = await startGrpcHost({
     address: `${config.GRPC_HOST}:${config.GRPC_PORT}`,
+    tls,
+    token: config.AUTH_TOKEN,
     services: running.services,
     onInternalError: (error, method) => logger.error({ err: error, method: method.name }, "gRPC handler failed"),
   });
@@ -74,7 +93,7 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
   );
   await running.listening?.({ address: grpc.address, port: grpc.port });
   grpc.health.set(ServingStatus.SERVING);
-  logger.info({ grpc: grpc.address }, "ready");
+  logger.info({ grpc: grpc.address, tls: tls === undefined ? "off" : tls.ca ? "mutual" : "on", auth: config.AUTH_TOKEN === undefined ? "off" : "bearer token" }, "ready");
 }
 
 export { bind };

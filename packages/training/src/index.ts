@@ -21,3 +21,4 @@ export {
 export { initialNetwork, score, sliceSizeFor, trainEpochFrom, type EpochOptions, type EpochTiming, type Score } from "./epochs.js";
 export { trainLocally, type EpochReport, type LocalRunOptions, type LocalRunResult } from "./local.js";
 export { isTerminal } from "./states.js";
+export { splitmix64 } from "./random.js";

@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
 import { AugmentArgumentError, checkAugmentSettings, isIdentity } from "@mnist/augment";
+import { networkLimits, paramCount } from "@mnist/core";
 import { SpecError } from "./errors.js";
 
 export type ActivationName = "sigmoid" | "tanh" | "relu";
@@ -117,11 +118,16 @@ function checkInteger(field: string, value: number, min: number, max: number) {
 
 function resolveSizes(sizes: readonly number[], limits: SpecLimits): number[] {
   const resolved = sizes.length === 0 ? [...runDefaults.sizes] : [...sizes];
-  if (resolved.length < 2 || resolved.length > 12) throw new SpecError("sizes", resolved, "2 to 12 layer sizes, such as 784,30,10");
+  const { maxWeightLayers, maxLayerSize, maxParams } = networkLimits;
+  if (resolved.length < 2 || resolved.length > maxWeightLayers + 1) {
+    throw new SpecError("sizes", resolved, `2 to ${maxWeightLayers + 1} layer sizes, such as 784,30,10`);
+  }
   if (resolved[0] !== limits.inputSize) throw new SpecError("sizes[0]", resolved[0], `${limits.inputSize}, the number of pixels of an input image`);
   const last = resolved.length - 1;
   if (resolved[last] !== limits.classes) throw new SpecError(`sizes[${last}]`, resolved[last], `${limits.classes}, the number of classes`);
-  resolved.forEach((size, layer) => checkInteger(`sizes[${layer}]`, size, 1, 100_000));
+  resolved.forEach((size, layer) => checkInteger(`sizes[${layer}]`, size, 1, maxLayerSize));
+  const params = paramCount(resolved);
+  if (params > maxParams) throw new SpecError("sizes", resolved, `networks of at most ${maxParams} parameters (this one has ${params})`);
   return resolved;
 }
 

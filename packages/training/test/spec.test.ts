@@ -18,10 +18,14 @@ describe("run specs", () => {
   });
 
   it.each([
-    [{ sizes: [784] }, "sizes: [784] is not allowed; 2 to 12 layer sizes, such as 784,30,10"],
+    [{ sizes: [784] }, "sizes: [784] is not allowed; 2 to 17 layer sizes, such as 784,30,10"],
+    [{ sizes: [784, ...Array<number>(16).fill(30), 10] }, "is not allowed; 2 to 17 layer sizes"],
+    [{ sizes: [784, 70_000, 10] }, "sizes[1]: 70000 is not allowed; an integer from 1 to 65536"],
+    // The bug the issue found: every layer within the core's per-layer limit, the whole past its parameter cap.
+    [{ sizes: [784, 65_536, 4_096, 10] }, "is not allowed; networks of at most 268435456 parameters (this one has 319926282)"],
     [{ sizes: [100, 30, 10] }, "sizes[0]: 100 is not allowed; 784, the number of pixels of an input image"],
     [{ sizes: [784, 30, 9] }, "sizes[2]: 9 is not allowed; 10, the number of classes"],
-    [{ sizes: [784, 0, 10] }, "sizes[1]: 0 is not allowed; an integer from 1 to 100000"],
+    [{ sizes: [784, 0, 10] }, "sizes[1]: 0 is not allowed; an integer from 1 to 65536"],
     [{ eta: 0 }, "eta: 0 is not allowed; a learning rate greater than 0"],
     [{ eta: Number.NaN }, "eta: NaN is not allowed"],
     [{ miniBatch: 0 }, "miniBatch: 0 is not allowed; an integer from 1 to 50000"],

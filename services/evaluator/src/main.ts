@@ -13,12 +13,13 @@ await runService({
   name: "evaluator",
   defaultGrpcPort: evaluatorGrpcPort,
   env: evaluatorEnv,
-  start: async ({ config, logger, nats }) => {
+  start: async ({ config, logger, nats, grpcAccess }) => {
     const mnist = loadMnist(config.EVALUATOR_DATA_DIR === undefined ? {} : { dataDir: config.EVALUATOR_DATA_DIR });
-    const store = await RunStore.open(nats);
-    const placement = new Placement(nats, store, logger);
+    const store = await RunStore.open(nats, { onWatchError: (runId, error) => logger.warn({ run: runId, err: error }, "run watch dropped; opening it again") });
+    const placement = new Placement(nats, store, logger, grpcAccess);
     const steering = new Steering(nats, store, placement, mnist, logger);
     placement.onPlaced = (run, startEpoch) => steering.placed(run, startEpoch);
+    placement.onRefused = async (run, reason) => void (await steering.fail(run, reason));
     placement.afterPass = (runs, trainers) => steering.resendDecisions(runs, trainers);
     const consuming = new AbortController();
     const consumer = consumeCheckpoints(nats, config.EVALUATOR_CONSUMER, (announcement) => steering.handle(announcement), {

@@ -1,6 +1,6 @@
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { liveTrainers } from "@mnist/cluster";
-import { createClient, type Client } from "@mnist/grpc";
+import { createClient, GrpcStatusError, isPermanent, type Client, type ClientAccess } from "@mnist/grpc";
 import { RunState, TrainerService, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
 import type { NatsConnection } from "nats";
@@ -19,6 +19,8 @@ export class Placement {
 
   /** Called after a run starts on a trainer, with the epoch it starts from (resumed runs: later than 0). */
   onPlaced: (run: RunRecord, startEpoch: number) => Promise<void> = async () => undefined;
+  /** Called when a trainer refuses a run for a reason no retry can change (a bad spec, corrupt data). */
+  onRefused: (run: RunRecord, reason: string) => Promise<void> = async () => undefined;
   /** Called at the end of every pass with the runs and live trainers it saw. */
   afterPass: (runs: RunRecord[], trainers: TrainerInfo[]) => Promise<void> = async () => undefined;
 
@@ -26,6 +28,8 @@ export class Placement {
     private readonly nats: NatsConnection,
     private readonly store: RunStore,
     private readonly logger: Logger,
+    /** TLS and bearer token for the trainers: the evaluator's own settings. */
+    private readonly access: ClientAccess = {},
   ) {}
 
   start(tickMs: number): void {
@@ -42,7 +46,7 @@ export class Placement {
   /** The trainer client for a trainer address, reused across calls. */
   trainer(address: string): Client<typeof TrainerService> {
     let client = this.clients.get(address);
-    if (!client) this.clients.set(address, (client = createClient(TrainerService, address)));
+    if (!client) this.clients.set(address, (client = createClient(TrainerService, address, this.access)));
     return client;
   }
 
@@ -111,7 +115,13 @@ export class Placement {
         this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch: started.startEpoch }, "run placed");
         void this.onPlaced(placed, started.startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
       } catch (error) {
-        this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run; retrying later");
+        if (error instanceof GrpcStatusError && isPermanent(error.code)) {
+          // Another trainer would refuse it too: the run fails, with the trainer's reason in its record.
+          this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run for good");
+          await this.onRefused(run, `trainer ${trainer.trainerId} refused the run: ${error.message}`);
+        } else {
+          this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run; retrying later");
+        }
       }
     }
   }

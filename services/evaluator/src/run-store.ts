@@ -7,7 +7,6 @@ import type { KV, NatsConnection } from "nats";
 
 export const runsBucket = "runs";
 
-
 /** Sortable by creation time, unique without coordination between evaluators. */
 export function newRunId(now = Date.now()): string {
   return `run-${now.toString(36)}-${randomBytes(3).toString("hex")}`;
@@ -19,10 +18,14 @@ export function newRunId(now = Date.now()): string {
  * (a gRPC StopRun racing an epoch decision) retry instead of overwriting each other.
  */
 export class RunStore {
-  private constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly onWatchError?: (runId: string, error: unknown) => void,
+  ) {}
 
-  static async open(nats: NatsConnection): Promise<RunStore> {
-    return new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }));
+  /** `onWatchError` hears of each watch the server dropped (and that is opened again). */
+  static async open(nats: NatsConnection, options: { onWatchError?(runId: string, error: unknown): void } = {}): Promise<RunStore> {
+    return new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }), options.onWatchError);
   }
 
   async create(spec: RunSpec, eta: number): Promise<RunRecord> {
@@ -68,20 +71,35 @@ export class RunStore {
   }
 
   /** The record now and after every change, until the run ends or the signal aborts. */
+  /**
+   * The run's record now and after every change, until it ends or `signal` aborts. A watch the
+   * server drops (NATS restarting: TIMEOUT) is opened again; it starts with the current record, so
+   * a consumer sees every state, some twice.
+   */
   async *watch(runId: string, signal: AbortSignal): AsyncGenerator<RunRecord> {
-    const watcher = await this.kv.watch({ key: runId });
-    const stop = () => watcher.stop();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      for await (const entry of watcher) {
-        if (entry.operation !== "PUT") continue;
-        const record = fromBinary(RunRecordSchema, entry.value);
-        yield record;
-        if (isTerminal(record.state)) return;
+    while (!signal.aborted) {
+      let watcher: Awaited<ReturnType<KV["watch"]>> | undefined;
+      const stop = () => watcher?.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        watcher = await this.kv.watch({ key: runId });
+        for await (const entry of watcher) {
+          if (entry.operation !== "PUT") continue;
+          const record = fromBinary(RunRecordSchema, entry.value);
+          yield record;
+          if (isTerminal(record.state)) return;
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.onWatchError?.(runId, error);
+      } finally {
+        signal.removeEventListener("abort", stop);
+        watcher?.stop();
       }
-    } finally {
-      signal.removeEventListener("abort", stop);
-      watcher.stop();
+      await new Promise((resolve) => setTimeout(resolve, watchRetryMs));
     }
   }
 }
+
+/** How long a dropped watch waits before it is opened again. */
+const watchRetryMs = 250;

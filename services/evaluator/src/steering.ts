@@ -211,6 +211,11 @@ export class Steering implements RunControl {
     if (decided) await this.tellTrainer(run.runId, decided.epoch, decided.decision, run.eta, run.stopReason);
   }
 
+  /** Ends a run that cannot be trained, with the reason in its record. */
+  async fail(run: RunRecord, reason: string): Promise<RunRecord> {
+    return this.finish(run, RunState.FAILED, reason, { error: reason });
+  }
+
   private async finish(record: RunRecord, state: RunState, reason: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
     const spec = resolveRunSpec(record.spec!);
     let testAccuracy: number | undefined;

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { announceFailure, progressIntervalMs, publishCheckpoint, publishProgress, throttled } from "@mnist/cluster";
+import { announceFailure, progressIntervalMs, publishCheckpoint, publishProgress, retryWhileTransient, throttled } from "@mnist/cluster";
 import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
 import type { EpochSource } from "@mnist/augment";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
@@ -12,6 +12,10 @@ export interface RunContext {
   nats: NatsConnection;
   logger: Logger;
   trainerId: string;
+  /** False once the trainer's heartbeat may have expired: its runs may be someone else's by now. */
+  leaseValid(): boolean;
+  /** Tells the trainer its heartbeat lapsed: it gives up all its runs (this one included). */
+  leaseLost(): void;
 }
 
 export interface RunStart {
@@ -96,7 +100,16 @@ export class ActiveRun {
           trainSeconds: timing.trainSeconds,
           imagesPerSecond: timing.imagesPerSecond,
         });
-        await publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId);
+        if (!this.context.leaseValid()) {
+          // Paused past the heartbeat's TTL: another trainer may be training this epoch already.
+          this.log.warn({ run: this.runId, epoch }, "heartbeat lapsed during the epoch: its checkpoint is dropped, the run is placed elsewhere");
+          this.context.leaseLost();
+          return;
+        }
+        // NATS restarting is no reason to fail the run: the checkpoint is stored once it is back.
+        await retryWhileTransient(() => publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId), signal, (error, attempt) =>
+          this.log.warn({ run: this.runId, epoch, attempt, err: error }, "checkpoint not stored yet; trying again"),
+        );
         this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
         if (!(await this.awaitDecision(epoch))) return;
       }

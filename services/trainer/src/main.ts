@@ -20,7 +20,7 @@ await runService({
       maxSlicesInFlight: config.TRAINER_SLICES_IN_FLIGHT,
     });
     return {
-      services: [trainerService(manager, config.TRAINER_ID, config.TRAINER_MAX_RUNS)],
+      services: [trainerService(manager, config.TRAINER_MAX_RUNS)],
       listening: async ({ port }) => {
         const unspecified = config.GRPC_HOST === "0.0.0.0" || config.GRPC_HOST === "::";
         const host = config.TRAINER_ADVERTISE_HOST || (unspecified ? hostname() : config.GRPC_HOST);

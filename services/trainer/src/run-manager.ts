@@ -23,21 +23,58 @@ export class RunManager {
   private readonly runs = new Map<string, ActiveRun>();
   private readonly starting = new Set<string>();
   private heartbeat?: Heartbeat;
+  /** The name this trainer goes by in the `trainers` bucket: TRAINER_ID, suffixed after each lost lease. */
+  private currentId: string;
+  private incarnation = 1;
 
   constructor(
     private readonly nats: NatsConnection,
     private readonly logger: Logger,
     private readonly options: TrainerOptions,
-  ) {}
+  ) {
+    this.currentId = options.trainerId;
+  }
+
+  get trainerId(): string {
+    return this.currentId;
+  }
 
   /** Announces the trainer (address, capacity, runs) in the `trainers` bucket until stopAll. */
   async announce(address: string): Promise<void> {
-    this.heartbeat = await Heartbeat.start(this.nats, () => ({
-      trainerId: this.options.trainerId,
-      address,
-      maxRuns: this.options.maxRuns,
-      runIds: [...this.runs.keys(), ...this.starting],
-    }));
+    this.heartbeat = await Heartbeat.start(
+      this.nats,
+      () => ({
+        trainerId: this.currentId,
+        address,
+        maxRuns: this.options.maxRuns,
+        runIds: [...this.runs.keys(), ...this.starting],
+      }),
+      (lapsedMs) => this.standDown(lapsedMs),
+    );
+  }
+
+  /** True while this trainer's heartbeat is fresh enough that its runs are still its own. */
+  leaseValid(): boolean {
+    return this.heartbeat?.leaseValid ?? false;
+  }
+
+  /**
+   * The heartbeat lapsed past the TTL (the process was paused, or NATS unreachable): the
+   * evaluator has given our runs to other trainers, so training them on would train them twice.
+   */
+  private standDown(lapsedMs: number): void {
+    if (this.runs.size === 0 && this.starting.size === 0) return;
+    const previous = this.currentId;
+    // A new name: the evaluator re-queues whatever it had placed on the old one, and may place it
+    // here again, resumed from its checkpoint like on any other trainer.
+    this.currentId = `${this.options.trainerId}.${++this.incarnation}`;
+    this.logger.warn(
+      { runs: [...this.runs.keys()], lapsedMs: Math.round(lapsedMs), trainer: previous, now: this.currentId },
+      "heartbeat lapsed past its TTL: standing down from every run and rejoining under a new name",
+    );
+    for (const run of this.runs.values()) run.stop("heartbeat lapsed");
+    this.runs.clear();
+    void this.heartbeat?.forget(previous).catch((error: unknown) => this.logger.warn({ err: error, trainer: previous }, "could not remove the old heartbeat"));
   }
 
   private beat(): void {
@@ -59,12 +96,18 @@ export class RunManager {
     }
     if (this.starting.has(runId)) throw new GrpcStatusError(status.ABORTED, `run ${runId} is being started; ask again`);
     if (this.runs.size + this.starting.size >= this.options.maxRuns) {
-      throw new GrpcStatusError(status.RESOURCE_EXHAUSTED, `trainer ${this.options.trainerId} is full: ${this.options.maxRuns} run(s) (TRAINER_MAX_RUNS)`);
+      throw new GrpcStatusError(status.RESOURCE_EXHAUSTED, `trainer ${this.currentId} is full: ${this.options.maxRuns} run(s) (TRAINER_MAX_RUNS)`);
     }
     this.starting.add(runId);
     try {
       const start = { ...(await this.startingPoint(runId, spec)), source: this.epochSource(runId, spec) };
-      const run = new ActiveRun(runId, spec, start, { nats: this.nats, logger: this.logger, trainerId: this.options.trainerId });
+      const run = new ActiveRun(runId, spec, start, {
+        nats: this.nats,
+        logger: this.logger,
+        trainerId: this.currentId,
+        leaseValid: () => this.leaseValid(),
+        leaseLost: () => this.standDown(this.heartbeat?.lapsedMs ?? Infinity),
+      });
       this.runs.set(runId, run);
       void run.done.finally(() => {
         if (this.runs.get(runId) === run) this.runs.delete(runId);
@@ -102,7 +145,7 @@ export class RunManager {
       this.logger.warn({ run: runId, checkpointThreads: checkpoint.blasThreads, blasThreads: getBlasThreads() }, "resuming with another BLAS thread count: not bit-identical to an uninterrupted run");
     }
     // In case the last trainer stored the checkpoint but died before announcing it.
-    await reannounceCheckpoint(this.nats, checkpoint, this.options.trainerId);
+    await reannounceCheckpoint(this.nats, checkpoint, this.currentId);
     return {
       state: createTrainingState(network, velocities ? { velocities } : {}),
       epoch: checkpoint.epoch + 1,

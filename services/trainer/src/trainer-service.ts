@@ -3,10 +3,10 @@ import { TrainerService } from "@mnist/protocol";
 import type { RunManager } from "./run-manager.js";
 
 /** TrainerService over gRPC: the evaluator's control plane, a thin layer over RunManager. */
-export function trainerService(manager: RunManager, trainerId: string, maxRuns: number): ServiceBinding {
+export function trainerService(manager: RunManager, maxRuns: number): ServiceBinding {
   return bind(TrainerService, {
     async startRun({ runId, spec }) {
-      return { trainerId, startEpoch: await manager.start(runId, spec) };
+      return { trainerId: manager.trainerId, startEpoch: await manager.start(runId, spec) };
     },
     async decide({ runId, epoch, decision, eta, reason }) {
       manager.decide(runId, epoch, decision, eta, reason);
@@ -29,7 +29,7 @@ export function trainerService(manager: RunManager, trainerId: string, maxRuns: 
       return {};
     },
     async getStatus() {
-      return { trainerId, maxRuns, runs: manager.status() };
+      return { trainerId: manager.trainerId, maxRuns, runs: manager.status() };
     },
   });
 }
