@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
 import { Activation, RunService, RunSpecSchema } from "@mnist/protocol";
@@ -22,6 +22,13 @@ beforeAll(async () => {
   cluster = await startCluster();
   client = createClient(RunService, cluster.server);
 }, 60_000);
+// A failed test shows what the services said last: a stalled run is otherwise only a timeout.
+afterEach((context) => {
+  if (context.task.result?.state !== "fail") return;
+  for (const service of [cluster.evaluator, ...cluster.trainers, cluster.augment]) {
+    console.log(`last log lines of ${service.logs[0]?.service ?? "a service"}:\n${service.logs.slice(-25).map((line) => JSON.stringify(line)).join("\n")}`);
+  }
+});
 afterAll(async () => {
   client?.close();
   await cluster?.stop();

@@ -15,3 +15,4 @@ export {
 export { Heartbeat, heartbeatIntervalMs, leaseMs, liveTrainers, trainersBucket, trainerTtlMs } from "./trainers.js";
 export { progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
 export { isTransientNatsError, retryWhileTransient } from "./retry.js";
+export { kvKeys } from "./kv-keys.js";

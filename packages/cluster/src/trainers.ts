@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { TrainerInfoSchema, type TrainerInfo } from "@mnist/protocol";
 import type { KV, NatsConnection } from "nats";
+import { kvKeys } from "./kv-keys.js";
 import { perConnection } from "./per-connection.js";
 
 export const trainersBucket = "trainers";
@@ -81,10 +82,7 @@ export class Heartbeat {
 export async function liveTrainers(nats: NatsConnection): Promise<TrainerInfo[]> {
   const kv = await openTrainers(nats);
   const trainers: TrainerInfo[] = [];
-  // Collect the keys first: awaiting inside the keys() iteration loses keys.
-  const keys: string[] = [];
-  for await (const key of await kv.keys()) keys.push(key);
-  for (const key of keys) {
+  for (const key of await kvKeys(nats, trainersBucket)) {
     const entry = await kv.get(key);
     if (entry?.operation === "PUT") trainers.push(fromBinary(TrainerInfoSchema, entry.value));
   }

@@ -3,6 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunRecordSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/training";
 import { randomBytes } from "node:crypto";
+import { kvKeys } from "@mnist/cluster";
 import type { KV, NatsConnection } from "nats";
 
 export const runsBucket = "runs";
@@ -19,13 +20,14 @@ export function newRunId(now = Date.now()): string {
  */
 export class RunStore {
   private constructor(
+    private readonly nats: NatsConnection,
     private readonly kv: KV,
     private readonly onWatchError?: (runId: string, error: unknown) => void,
   ) {}
 
   /** `onWatchError` hears of each watch the server dropped (and that is opened again). */
   static async open(nats: NatsConnection, options: { onWatchError?(runId: string, error: unknown): void } = {}): Promise<RunStore> {
-    return new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }), options.onWatchError);
+    return new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options.onWatchError);
   }
 
   async create(spec: RunSpec, eta: number): Promise<RunRecord> {
@@ -40,11 +42,8 @@ export class RunStore {
   }
 
   async list(): Promise<RunRecord[]> {
-    // Collect the keys first: awaiting inside the keys() iteration loses keys.
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
     const records: RunRecord[] = [];
-    for (const key of keys) {
+    for (const key of await kvKeys(this.nats, runsBucket)) {
       const record = await this.get(key);
       if (record) records.push(record);
     }
@@ -70,7 +69,6 @@ export class RunStore {
     }
   }
 
-  /** The record now and after every change, until the run ends or the signal aborts. */
   /**
    * The run's record now and after every change, until it ends or `signal` aborts. A watch the
    * server drops (NATS restarting: TIMEOUT) is opened again; it starts with the current record, so
