@@ -63,7 +63,6 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
       }
       try {
         for await (const event of merge(progress ? [records(), progressEvents()] : [records()])) {
-          if (event.case === "finished") watching.abort();
           yield { event };
           if (event.case === "finished") return;
         }
