@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import sharp, { type Sharp } from "sharp";
+import { readFile, stat } from "node:fs/promises";
+import sharp, { type Metadata, type Sharp } from "sharp";
 
 /**
  * A picture of a handwritten digit turned into MNIST's form, following LeCun's description of how
@@ -12,9 +12,20 @@ export const DIGIT_PIXELS = DIGIT_SIDE * DIGIT_SIDE;
 /** The box the ink is scaled to fit: its larger side becomes this many pixels. */
 export const DIGIT_BOX = 20;
 
+/**
+ * The most pixels a picture may have: a 24-megapixel photograph (6000×4000). The whole picture is
+ * decoded before it is cropped to the ink, and a PNG of a blank 50-megapixel page is a few kilobytes
+ * (a decompression bomb), so a larger one is refused from its header, before it is decoded.
+ */
+export const MAX_IMAGE_PIXELS = 24_000_000;
+/** The largest file read: a 24-megapixel JPEG is a few megabytes, and even an uncompressed 8-bit RGBA PNG of one 96 MB. */
+export const MAX_IMAGE_BYTES = 100_000_000;
+
 export type DigitImageErrorCode =
   /** The file could not be read at all. */
   | "UNREADABLE"
+  /** The file, or the picture in it, is larger than this program decodes (MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS). */
+  | "TOO_LARGE"
   /** The bytes are not an image sharp can decode. */
   | "NOT_AN_IMAGE"
   /** The image decodes but holds no ink distinguishable from its background. */
@@ -52,19 +63,34 @@ const NOISE_FLOOR = 0.1;
 
 /**
  * MNIST's 784 bytes for a PNG or JPEG (path or bytes) of one digit. `source` names the picture in
- * errors; it defaults to the path. Throws DigitImageError for unreadable, undecodable or blank input.
+ * errors; it defaults to the path. Throws DigitImageError for unreadable,
+ * too large, undecodable or blank input.
  */
 export async function digitFromImage(input: string | Buffer, source = typeof input === "string" ? input : "image"): Promise<Uint8Array> {
-  let bytes: Buffer;
-  try {
-    bytes = typeof input === "string" ? await readFile(input) : input;
-  } catch (error) {
-    throw new DigitImageError("UNREADABLE", source, `cannot read it: ${readProblem(error)}`);
-  }
+  const bytes = typeof input === "string" ? await readImageFile(input, source) : input;
+  if (bytes.length > MAX_IMAGE_BYTES) throw tooLarge(source, megabytes(bytes.length), megabytes(MAX_IMAGE_BYTES));
   const ink = await decodeInk(bytes, source);
   const levelled = levelInk(ink, source);
   const scaled = await scaleToBox(levelled, source);
   return centreByMass(scaled);
+}
+
+/** The file's bytes; its size is checked first, so a huge file is refused without being read. */
+async function readImageFile(path: string, source: string): Promise<Buffer> {
+  try {
+    const stats = await stat(path);
+    if (stats.isFile() && stats.size > MAX_IMAGE_BYTES) throw tooLarge(source, megabytes(stats.size), megabytes(MAX_IMAGE_BYTES));
+    return await readFile(path);
+  } catch (error) {
+    if (error instanceof DigitImageError) throw error;
+    throw new DigitImageError("UNREADABLE", source, `cannot read it: ${readProblem(error)}`);
+  }
+}
+
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function tooLarge(source: string, size: string, allowed: string): DigitImageError {
+  return new DigitImageError("TOO_LARGE", source, `too large: ${size}; at most ${allowed} are allowed (crop or scale the picture down to the digit)`);
 }
 
 function readProblem(error: unknown): string {
@@ -116,18 +142,25 @@ function borderMedian({ pixels, width, height }: Grey): number {
  * Otherwise greyscale decides by the border: a light border means dark ink, which is inverted.
  */
 async function decodeInk(bytes: Buffer, source: string): Promise<Grey> {
-  let hasAlpha: boolean;
+  let metadata: Metadata;
   try {
-    hasAlpha = (await sharp(bytes).metadata()).hasAlpha;
+    // Reads the header only: the size is known before anything is decoded.
+    metadata = await sharp(bytes).metadata();
   } catch (error) {
     throw notAnImage(source, error);
   }
+  const { width = 0, height = 0 } = metadata;
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw tooLarge(source, `${width}×${height} pixels (${(width * height / 1e6).toFixed(1)} megapixels)`, `${MAX_IMAGE_PIXELS / 1e6} megapixels, such as 6000×4000,`);
+  }
+  // The same limit in libvips, for what a header does not say (the pages of an animation).
+  const open = () => sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS });
   // rotate() with no angle applies the EXIF orientation of photographs.
-  if (hasAlpha) {
-    const alpha = await decoded(sharp(bytes).rotate().ensureAlpha().extractChannel("alpha"), source);
+  if (metadata.hasAlpha) {
+    const alpha = await decoded(open().rotate().ensureAlpha().extractChannel("alpha"), source);
     if (borderMedian(alpha) < 128) return alpha;
   }
-  const grey = await decoded(sharp(bytes).rotate().flatten({ background: "#ffffff" }).greyscale(), source);
+  const grey = await decoded(open().rotate().flatten({ background: "#ffffff" }).greyscale(), source);
   if (borderMedian(grey) >= 128) for (let i = 0; i < grey.pixels.length; i++) grey.pixels[i] = 255 - grey.pixels[i]!;
   return grey;
 }

@@ -125,8 +125,14 @@ log "image $image built in $((SECONDS - t0)) s: $((size / 1000000)) MB"
 
 # ---------------------------------------------------------------------------------------------
 port=${EVALUATOR_PORT:-$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')}
-log "podman-compose up (project $project, evaluator on 127.0.0.1:$port)"
-EVALUATOR_PORT=$port timeout 300 podman-compose -p "$project" -f "$compose_file" up -d --no-build >"$work/up.log" 2>&1 ||
+# The bearer token as the compose file takes it: a secret file, readable by the containers' user
+# (node, uid 1000) only; every mnistctl call below carries it (MNISTCTL_TOKEN).
+token=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+printf '%s\n' "$token" >"$work/token"
+chown 1000 "$work/token" && chmod 400 "$work/token"
+export MNISTCTL_TOKEN=$token
+log "podman-compose up (project $project, evaluator on 127.0.0.1:$port, bearer token from a secret file)"
+AUTH_TOKEN_FILE="$work/token" EVALUATOR_PORT=$port timeout 300 podman-compose -p "$project" -f "$compose_file" up -d --no-build >"$work/up.log" 2>&1 ||
   fail "podman-compose up"
 # podman-compose 1.0.3 exits 0 when a container failed to start: look for podman's errors.
 if grep '^Error: ' "$work/up.log" | grep -v 'no such volume' >"$work/up-errors"; then
@@ -172,6 +178,16 @@ run_lines() { # RUN_ID: the evaluator's pino lines about that run, one JSON obje
     });' "$1"
 }
 run_id() { grep -o 'run-[0-9a-z]*-[0-9a-f]*' "$1" | head -1; }
+
+# Without the token the evaluator refuses the call; the token itself is in no container's environment.
+if MNISTCTL_TOKEN= timeout 60 node cli/dist/main.js list --server "127.0.0.1:$port" >"$work/no-token.out" 2>&1; then
+  fail "mnistctl list without the token was accepted"
+fi
+grep -qi "unauthenticated\|token" "$work/no-token.out" || fail "mnistctl list without the token: $(head -1 "$work/no-token.out")"
+for c in $containers; do
+  if podman inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$c" | grep -qF "$token"; then fail "$c: the token is in its environment"; fi
+done
+log "without the token: $(head -1 "$work/no-token.out")"
 
 log "short run: mnistctl run --sizes 784,30,10 --epochs 3 --train-limit 5000 --follow"
 timeout 180 node cli/dist/main.js run --sizes 784,30,10 --epochs 3 --train-limit 5000 \

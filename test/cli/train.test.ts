@@ -69,7 +69,7 @@ describe("mnistctl train", () => {
   const corrupt = join(dir, "corrupt.json");
   writeFileSync(corrupt, JSON.stringify({ sizes: [784, 30, 10], weights: [[[1]]], biases: [], cost: "CrossEntropyCost" }));
   it.each([
-    [["train", "--eta", "0"], "--eta: eta: 0 is not allowed; a learning rate greater than 0"],
+    [["train", "--eta", "0"], "--eta: eta: 0 is not allowed; a learning rate from 1e-20 to 1000000"],
     [["train", "--sizes", "785,30,10"], "--sizes: sizes[0]: 785 is not allowed; 784"],
     [["train", "--sizes", "784,x,10"], '--sizes "784,x,10" is not allowed; comma-separated whole numbers'],
     [["train", "--mb", "0"], "--mb: miniBatch: 0 is not allowed"],

@@ -137,6 +137,17 @@ if (!existsSync(composePath)) {
       }
     });
 
+    it("takes the bearer token from a Compose secret mounted as a file, never from an environment value", () => {
+      const secrets = (compose as { secrets?: Record<string, { file?: string }> }).secrets ?? {};
+      expect(secrets.auth_token?.file, "secrets.auth_token.file").toBeDefined();
+      for (const { name, definition } of pipelineServices()) {
+        const env = composeEnv(definition);
+        expect(env.AUTH_TOKEN, `${name}: AUTH_TOKEN`).toBeUndefined();
+        expect(env.AUTH_TOKEN_FILE, `${name}: AUTH_TOKEN_FILE`).toBe("/run/secrets/auth_token");
+        expect((definition as { secrets?: (string | { source: string })[] }).secrets?.map((secret) => (typeof secret === "string" ? secret : secret.source)), `${name}: secrets`).toContain("auth_token");
+      }
+    });
+
     it("publishes each service's own gRPC port, and gives it time for its graceful stop", () => {
       for (const { name, definition, service } of pipelineServices()) {
         const { config } = checkServiceEnv(service, composeEnv(definition));

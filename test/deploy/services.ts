@@ -33,10 +33,12 @@ export function isServiceName(name: unknown): name is ServiceName {
  */
 export function checkServiceEnv(service: ServiceName, variables: Record<string, string>): { config?: CommonConfig & Record<string, unknown>; problems: string[] } {
   const spec = serviceSpec(service);
-  const unknown = Object.keys(variables).filter((name) => !(name in spec));
+  // A secret may come from a file instead (NAME_FILE, a mounted secret): known, but the file is the container's.
+  const secretFile = (name: string) => name.endsWith("_FILE") && spec[name.slice(0, -"_FILE".length)]?.secret === true;
+  const unknown = Object.keys(variables).filter((name) => !(name in spec) && !secretFile(name));
   const problems = unknown.map((name) => `${service}: ${name} is not a variable the ${service} service reads (it reads ${Object.keys(spec).join(", ")})`);
   try {
-    return { config: loadConfig(spec, variables), problems };
+    return { config: loadConfig(spec, Object.fromEntries(Object.entries(variables).filter(([name]) => !secretFile(name)))), problems };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return { problems: [...problems, `${service}: ${error.message}`] };

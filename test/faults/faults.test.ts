@@ -1,16 +1,9 @@
-import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
-import { presets } from "@mnist/augment";
-import { latestObjectName, readCheckpoint } from "@mnist/cluster";
-import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient } from "@mnist/grpc";
 import { RunService, RunState } from "@mnist/protocol";
-import { runSpec, splitmix64, trainLocally, type LocalRunResult } from "@mnist/training";
+import { splitmix64 } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
+import { expectIntact, jsonLines, launch, reference, type Shape } from "../harness/intact.js";
 import type { StartedService } from "../harness/services.js";
 
 /**
@@ -19,17 +12,6 @@ import type { StartedService } from "../harness/services.js";
  * epoch, the same schedule and bit-identical weights to the in-process run of the same spec.
  */
 
-const mnist = loadMnist();
-const sha = (params: Float32Array) => createHash("sha256").update(params).digest("hex");
-const jsonLines = (stdout: string) => stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
-
-interface Shape {
-  epochs: number;
-  trainLimit: number;
-  hidden: number;
-  /** η halved after this many epochs without a new best (0: off). */
-  decayAfter: number;
-}
 const short = (epochs: number): Shape => ({ epochs, trainLimit: 10_000, hidden: 30, decayAfter: 2 });
 // Long enough that a fault aimed after epoch 1 finds the run still going, even on a busy machine.
 const single = short(10);
@@ -37,38 +19,12 @@ const single = short(10);
 // faults land every epoch or two.
 const soak: Shape = { epochs: 30, trainLimit: 50_000, hidden: 30, decayAfter: 0 };
 
-const flags = (shape: Shape) => [
-  ...["--sizes", `784,${shape.hidden},10`, "--train-limit", String(shape.trainLimit), "--epochs", String(shape.epochs)],
-  ...["--momentum", "0.3", "--eta", "0.3", "--seed", "5", "--augment", "affine", "--decay-after", String(shape.decayAfter)],
-];
-// The spec `mnistctl run` sends for flags(shape), trained in-process.
-const reference = (shape: Shape): Promise<LocalRunResult> =>
-  trainLocally(
-    runSpec({
-      sizes: [784, shape.hidden, 10],
-      trainLimit: shape.trainLimit,
-      epochs: shape.epochs,
-      momentum: 0.3,
-      eta: 0.3,
-      seed: 5n,
-      stopping: { decayAfter: shape.decayAfter },
-      augment: { ...presets.affine },
-    }),
-    { mnist },
-  );
-
 let cluster: Cluster | undefined;
 afterEach(async () => {
   for (const service of [...(cluster?.trainers ?? [])]) service.child.kill("SIGCONT");
   await cluster?.stop();
   cluster = undefined;
 });
-
-async function launch(c: Cluster, shape: Shape): Promise<string> {
-  const launched = await c.cli(["run", ...flags(shape)]);
-  expect(launched.stderr).toBe("");
-  return launched.stdout.trim();
-}
 
 const epochLogged = (c: Cluster, runId: string, epoch: number) => waitForLog(c.evaluator, (line) => line.msg === "epoch" && line.run === runId && (line.epoch as number) >= epoch, 120_000);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -128,36 +84,6 @@ const faults: Record<string, Fault> = {
     expect(awake.filter((line) => line.msg === "epoch trained" && line.run === runId)).toEqual([]);
   },
 };
-
-/** Everything a survived fault must leave as it would have been without it. */
-async function expectIntact(c: Cluster, runId: string, shape: Shape, local: LocalRunResult) {
-  const watched = await c.cli(["watch", runId, "--json"], 180_000);
-  const lines = jsonLines(watched.stdout);
-  const finished = lines.at(-1)!;
-  expect(finished, watched.stderr).toMatchObject({ msg: "run finished", state: "finished" });
-  // Every epoch once, in order, and the same decisions as in-process: the schedule was not applied twice.
-  const record = JSON.parse((await c.cli(["get", runId, "--json"])).stdout) as { epochs: { epoch: number; eta: number }[]; etaHistory: { epoch: number; eta: number }[] };
-  expect(record.epochs.map((epoch) => epoch.epoch)).toEqual(local.epochs.map((epoch) => epoch.epoch));
-  expect(record.etaHistory.map(({ epoch, eta }) => ({ epoch: epoch ?? 0, eta }))).toEqual(local.etaHistory);
-  // Every training example once per epoch: the stream position the last checkpoint carries.
-  const nats = await connect({ servers: c.nats.url });
-  try {
-    const latest = await readCheckpoint(nats, latestObjectName(runId));
-    expect(latest!.examplesSeen).toBe(BigInt(local.epochs.length * shape.trainLimit));
-  } finally {
-    await nats.close();
-  }
-  const dir = mkdtempSync(join(tmpdir(), "mnist-faults-"));
-  try {
-    const out = join(dir, "last.json");
-    const exported = await c.cli(["export", runId, "--last", "--out", out]);
-    expect(exported.stderr).toBe("");
-    expect(sha(loadNetworkJson(readFileSync(out, "utf8")).params)).toBe(sha(local.network.params));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 
 const clusterOptions = { trainers: 2, augmentReplicas: 2 };
 

@@ -36,6 +36,8 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
 
 export interface NatsServer {
   url: string;
+  /** The server's counters (its /varz monitoring endpoint, when started with `monitor`): messages and bytes in and out since it started. */
+  varz(): Promise<{ in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number }>;
   /** Stops the server (SIGTERM) and starts it again on the same port and JetStream store. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -46,6 +48,8 @@ export interface NatsServerOptions {
   config?: string;
   /** Require TLS from clients, with this certificate and key (PEM paths). */
   tls?: { cert: string; key: string };
+  /** Serve HTTP monitoring on a free port, for varz(). */
+  monitor?: boolean;
 }
 
 /** A real `nats-server -js` on a free loopback port with a temporary store, for one test run or one test file. */
@@ -54,7 +58,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   if (which.error) throw new Error("nats-server not found on PATH: install it with `apt-get install -y nats-server` (Debian/Ubuntu)");
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), "mnist-nats-"));
+  const monitorPort = options.monitor ? await freePort() : undefined;
   const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+  if (monitorPort !== undefined) args.push("-m", String(monitorPort));
   if (options.config !== undefined) {
     writeFileSync(join(storeDir, "nats-server.conf"), options.config);
     args.push("-c", join(storeDir, "nats-server.conf"));
@@ -71,6 +77,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   await waitForPort(port, 10_000);
   return {
     url: `nats://127.0.0.1:${port}`,
+    varz: async () => {
+      if (monitorPort === undefined) throw new Error("start the nats-server with { monitor: true } to read its counters");
+      return (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json() as ReturnType<NatsServer["varz"]>;
+    },
     restart: async (downMs = 0) => {
       await halt(server);
       await new Promise((resolve) => setTimeout(resolve, downMs));

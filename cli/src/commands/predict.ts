@@ -57,7 +57,14 @@ async function predictImage(argv: string[]): Promise<number> {
     throw new UsageError(`mnistctl ${name}: one of --model FILE (a network in the chapter's JSON format) or --run ID (a cluster run's best network) is required`);
   }
   const network = values.model !== undefined ? loadNetworkJson(readInputFile(name, "model", values.model), values.model) : (await fetchRunNetwork(name, values, values.run!)).network;
-  checkFitsData(network.spec);
+  try {
+    checkFitsData(network.spec);
+  } catch (error) {
+    // A well-formed network of another shape: say which network, as for a malformed one.
+    const which = values.model !== undefined ? `--model ${values.model}` : `run ${values.run}'s network`;
+    if (error instanceof Error && (error as { code?: unknown }).code === "INVALID_ARGUMENT") throw new UsageError(`mnistctl ${name}: ${which}: ${error.message}`);
+    throw error;
+  }
   let pixels: Uint8Array;
   try {
     pixels = await digitFromImage(positionals[0]!);

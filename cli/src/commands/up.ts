@@ -4,7 +4,7 @@ import type { Command } from "../command.js";
 import { EpochPrinter, follow, withRunService, type EpochSink } from "../cluster.js";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags, type FlagValues } from "../flags.js";
-import { launcherAccess } from "../launcher/access.js";
+import { clientAccessHints, launcherAccess } from "../launcher/access.js";
 import { LaunchError, LocalCluster } from "../launcher/local-cluster.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
 
@@ -224,6 +224,7 @@ export const upCommand: Command = {
           [
             "the cluster stays up (--keep). From another terminal:",
             `  export MNISTCTL_SERVER=${cluster.evaluator}`,
+            ...clientAccessHints().map((line) => `  ${line}`),
             "  npx mnistctl list",
             "  npx mnistctl run --sizes 784,30,10 --follow",
             `NATS at ${cluster.natsUrl}. Ctrl-C here stops everything.`,

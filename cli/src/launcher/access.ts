@@ -16,3 +16,17 @@ export function launcherAccess(command: string, source: NodeJS.ProcessEnv = proc
     throw error;
   }
 }
+
+/**
+ * What a client in another terminal needs besides MNISTCTL_SERVER to reach services started with
+ * this environment, as `export` lines: paths, and where the token is, never the token itself.
+ */
+export function clientAccessHints(source: NodeJS.ProcessEnv = process.env): string[] {
+  const set = (name: string) => (source[name] ?? "") !== "";
+  const lines: string[] = [];
+  if (set("AUTH_TOKEN_FILE")) lines.push(`export MNISTCTL_TOKEN=$(cat ${source.AUTH_TOKEN_FILE})`);
+  else if (set("AUTH_TOKEN")) lines.push("export MNISTCTL_TOKEN=…        (the AUTH_TOKEN the services were started with)");
+  if (set("GRPC_TLS_CERT")) lines.push(`export MNISTCTL_CA=${set("GRPC_TLS_CA") ? source.GRPC_TLS_CA : source.GRPC_TLS_CERT}`);
+  if (set("GRPC_TLS_CA")) lines.push(`export MNISTCTL_CERT=${source.GRPC_TLS_CERT} MNISTCTL_KEY=${source.GRPC_TLS_KEY}`);
+  return lines;
+}

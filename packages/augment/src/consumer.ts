@@ -36,6 +36,8 @@ export interface NatsSourceOptions {
   subject?: string;
   order?: EpochOrder;
   logger?: SourceLogger;
+  /** Each reply refused (undecodable, malformed, not for a slice in flight); logged as a warning when absent. */
+  onRejected?: (reason: string, fields: Record<string, unknown>) => void;
 }
 
 interface PendingSlice {
@@ -81,6 +83,7 @@ export class NatsEpochSource implements EpochSource {
   private readonly subject: string;
   private readonly order: EpochOrder;
   private readonly logger?: SourceLogger;
+  private readonly onRejected?: NatsSourceOptions["onRejected"];
   private readonly requestTimeoutMs: number;
   private readonly deliveryTimeoutMs: number;
   private readonly noResponderRetryMs: number;
@@ -106,6 +109,7 @@ export class NatsEpochSource implements EpochSource {
     this.subject = options.subject ?? SLICE_SUBJECT;
     this.order = options.order ?? defaultOrder;
     this.logger = options.logger;
+    this.onRejected = options.onRejected;
     this.requestTimeoutMs = positive("requestTimeoutMs", options.requestTimeoutMs ?? 5000);
     this.deliveryTimeoutMs = positive("deliveryTimeoutMs", options.deliveryTimeoutMs ?? 120_000);
     this.noResponderRetryMs = positive("noResponderRetryMs", options.noResponderRetryMs ?? 500);
@@ -244,9 +248,10 @@ export class NatsEpochSource implements EpochSource {
     state.wake?.();
   }
 
-  private reject(reason: string, fields: object): void {
+  private reject(reason: string, fields: Record<string, unknown>): void {
     this.counters.rejectedMessages++;
-    this.logger?.warn({ run: this.runId, reason, ...fields }, "augment reply rejected");
+    if (this.onRejected) this.onRejected(reason, { run: this.runId, ...fields });
+    else this.logger?.warn({ run: this.runId, reason, ...fields }, "augment reply rejected");
   }
 
   /** One message on the inbox: a part (or an error, or "no responders") for `<generation>.<slice>.<attempt>`. */

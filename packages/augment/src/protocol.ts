@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
+import { RUN_ID_ALLOWED, RUN_ID_PATTERN, SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { AugmentArgumentError } from "./errors.js";
 import { IMAGE_PIXELS } from "./kernels.js";
 import type { EpochPlan, SliceData } from "./slices.js";
@@ -16,7 +16,6 @@ export const SLICE_SUBJECT = "mnist.augment.slice";
 export const AUGMENT_QUEUE = "augment";
 /** A SliceRequest is a few dozen bytes; anything larger than this is refused unread. */
 export const MAX_REQUEST_BYTES = 16 * 1024;
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 /** Pixels, label and (at most) a five-byte varint index per example. */
 export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 5;
 /** Room for the part's other fields and the message's framing. */
@@ -40,7 +39,7 @@ export interface CheckedSliceRequest {
 
 export function checkRunId(runId: unknown, field = "runId"): string {
   if (typeof runId !== "string" || !RUN_ID_PATTERN.test(runId)) {
-    throw new AugmentArgumentError(field, runId, "1 to 128 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit");
+    throw new AugmentArgumentError(field, runId, RUN_ID_ALLOWED);
   }
   return runId;
 }

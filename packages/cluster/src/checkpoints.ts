@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { CheckpointAnnouncementSchema, RunCheckpointSchema, type CheckpointAnnouncement, type RunCheckpoint } from "@mnist/protocol";
+import { CheckpointAnnouncementSchema, RUN_ID_PATTERN, RunCheckpointSchema, type CheckpointAnnouncement, type RunCheckpoint } from "@mnist/protocol";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type NatsConnection, type ObjectStore } from "nats";
 import { perConnection } from "./per-connection.js";
 
@@ -94,15 +94,43 @@ export async function deleteCheckpoint(nats: NatsConnection, objectName: string)
 }
 
 /**
+ * Why an announcement cannot be one a trainer sent (undefined when it can): trainers announce an
+ * epoch's checkpoint under its own object name, or a failure with an error and no object.
+ */
+export function announcementFault(announcement: CheckpointAnnouncement): string | undefined {
+  const { runId, epoch, objectName, error } = announcement;
+  if (!RUN_ID_PATTERN.test(runId)) return `runId ${JSON.stringify(runId.slice(0, 140))} is not a run id`;
+  if (error === "" && objectName !== checkpointObjectName(runId, epoch)) {
+    return `objectName ${JSON.stringify(objectName.slice(0, 300))} is not epoch ${epoch}'s object ${JSON.stringify(checkpointObjectName(runId, epoch))}`;
+  }
+  if (error !== "" && objectName !== "") return "a failure announcement names no checkpoint object";
+  for (const field of ["eta", "trainSeconds", "imagesPerSecond"] as const) {
+    const value = announcement[field];
+    if (!Number.isFinite(value) || value < 0) return `${field} ${value} is not a finite number ≥ 0`;
+  }
+  return undefined;
+}
+
+export interface ConsumeOptions {
+  signal: AbortSignal;
+  redeliverMs?: number;
+  /** A handler that threw: the announcement is redelivered after `redeliverMs`. */
+  onError?: (error: unknown) => void;
+  /** An announcement no trainer could have sent (undecodable, inconsistent): dropped for good. */
+  onRejected?: (reason: "undecodable" | "invalid", detail: string, bytes: number) => void;
+}
+
+/**
  * Consumes announcements with a durable consumer: a restarted evaluator continues with the
  * first announcement it had not acknowledged. `handle` returning normally acknowledges; a
- * throw leaves the message to be redelivered after `redeliverMs`.
+ * throw leaves the message to be redelivered after `redeliverMs`. Messages that are not valid
+ * announcements are terminated (never redelivered) and reported to `onRejected`.
  */
 export async function consumeCheckpoints(
   nats: NatsConnection,
   durable: string,
   handle: (announcement: CheckpointAnnouncement) => Promise<void>,
-  options: { signal: AbortSignal; redeliverMs?: number; onError?: (error: unknown) => void },
+  options: ConsumeOptions,
 ): Promise<void> {
   await ensureStream(nats);
   const manager = await nats.jetstreamManager();
@@ -116,8 +144,22 @@ export async function consumeCheckpoints(
   if (options.signal.aborted) close();
   options.signal.addEventListener("abort", close, { once: true });
   for await (const message of messages) {
+    let announcement: CheckpointAnnouncement;
     try {
-      await handle(fromBinary(CheckpointAnnouncementSchema, message.data));
+      announcement = fromBinary(CheckpointAnnouncementSchema, message.data);
+    } catch (error) {
+      message.term();
+      options.onRejected?.("undecodable", error instanceof Error ? error.message : String(error), message.data.length);
+      continue;
+    }
+    const fault = announcementFault(announcement);
+    if (fault) {
+      message.term();
+      options.onRejected?.("invalid", fault, message.data.length);
+      continue;
+    }
+    try {
+      await handle(announcement);
       message.ack();
     } catch (error) {
       options.onError?.(error);

@@ -78,13 +78,38 @@ export class Heartbeat {
   }
 }
 
-/** The trainers alive now (their heartbeat younger than the bucket's TTL). */
-export async function liveTrainers(nats: NatsConnection): Promise<TrainerInfo[]> {
+/** The most runs one trainer may hold (TRAINER_MAX_RUNS's bound). */
+export const maxRunsPerTrainer = 64;
+
+/** Why a `trainers` entry cannot be a trainer's heartbeat (undefined when it can). */
+export function trainerFault(key: string, info: TrainerInfo): string | undefined {
+  if (info.trainerId !== key) return `trainerId ${JSON.stringify(info.trainerId.slice(0, 140))} differs from its key`;
+  if (!/^[^\s/]{1,253}:\d{1,5}$/.test(info.address)) return `address ${JSON.stringify(info.address.slice(0, 300))} is not host:port`;
+  if (info.maxRuns < 1 || info.maxRuns > maxRunsPerTrainer) return `maxRuns ${info.maxRuns} is not from 1 to ${maxRunsPerTrainer}`;
+  if (info.runIds.length > info.maxRuns) return `${info.runIds.length} runs for a capacity of ${info.maxRuns}`;
+  return undefined;
+}
+
+/**
+ * The trainers alive now (their heartbeat younger than the bucket's TTL). Entries that are not a
+ * trainer's heartbeat (undecodable, inconsistent) are skipped and reported to `onInvalid`.
+ */
+export async function liveTrainers(nats: NatsConnection, onInvalid: (key: string, reason: string) => void = () => undefined): Promise<TrainerInfo[]> {
   const kv = await openTrainers(nats);
   const trainers: TrainerInfo[] = [];
   for (const key of await kvKeys(nats, trainersBucket)) {
     const entry = await kv.get(key);
-    if (entry?.operation === "PUT") trainers.push(fromBinary(TrainerInfoSchema, entry.value));
+    if (entry?.operation !== "PUT") continue;
+    let info: TrainerInfo;
+    try {
+      info = fromBinary(TrainerInfoSchema, entry.value);
+    } catch (error) {
+      onInvalid(key, `undecodable: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    const fault = trainerFault(key, info);
+    if (fault) onInvalid(key, fault);
+    else trainers.push(info);
   }
   return trainers.sort((a, b) => a.trainerId.localeCompare(b.trainerId));
 }

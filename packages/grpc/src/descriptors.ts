@@ -24,6 +24,34 @@ function deserializer(schema: DescMessage) {
   return (bytes: Buffer): MessageShape<DescMessage> => fromBinary(schema, bytes);
 }
 
+/**
+ * A request body that is not an encoding of the method's input message. grpc-js answers INTERNAL
+ * for a request deserializer that throws, so the server's deserializer returns this instead and
+ * the handler answers INVALID_ARGUMENT (see handlers.ts): the client, not the server, is at fault.
+ */
+export class UndecodableRequest {
+  constructor(
+    /** What the bytes should have been: a message type name, such as mnist.v1.GetRunRequest. */
+    readonly expected: string,
+    readonly bytes: number,
+    readonly problem: string,
+  ) {}
+
+  get message(): string {
+    return `request: ${this.bytes} bytes that do not decode as ${this.expected} (${this.problem})`;
+  }
+}
+
+function requestDeserializer(schema: DescMessage) {
+  return (bytes: Buffer): MessageShape<DescMessage> | UndecodableRequest => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (error) {
+      return new UndecodableRequest(schema.typeName, bytes.length, error instanceof Error ? error.message : String(error));
+    }
+  };
+}
+
 /** A grpc-js service definition whose (de)serialisers are protobuf-es, derived from the descriptor alone. */
 export function grpcServiceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
@@ -33,7 +61,7 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input) as (value: unknown) => Buffer,
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: requestDeserializer(method.input),
       responseSerialize: serializer(method.output) as (value: unknown) => Buffer,
       responseDeserialize: deserializer(method.output),
       originalName: method.name,

@@ -17,7 +17,7 @@ export function invalidArgument(field: string, value: unknown, allowed: string):
 }
 
 export function notFound(what: string, id: string): GrpcStatusError {
-  return new GrpcStatusError(status.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`);
+  return new GrpcStatusError(status.NOT_FOUND, `${what} ${formatValue(id)} not found`);
 }
 
 /**
@@ -52,11 +52,39 @@ export function isPermanent(code: status): boolean {
   return [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.DATA_LOSS, status.OUT_OF_RANGE, status.UNIMPLEMENTED, status.NOT_FOUND].includes(code);
 }
 
+/** Longest string, and most array items, a message quotes: a value is echoed, never a request's megabytes. */
+const quotedChars = 64;
+const quotedItems = 12;
+
+/** A value as messages quote it: strings JSON-quoted, long strings and arrays cut short with their length. */
 export function formatValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") {
+    return value.length > quotedChars ? `${JSON.stringify(value.slice(0, quotedChars))}… (${value.length} characters)` : JSON.stringify(value);
+  }
   if (typeof value === "bigint") return value.toString();
-  if (Array.isArray(value)) return `[${value.map(formatValue).join(",")}]`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;
+  if (Array.isArray(value)) {
+    const shown = value.slice(0, quotedItems).map(formatValue).join(",");
+    return value.length > quotedItems ? `[${shown},…] (${value.length} items)` : `[${shown}]`;
+  }
   return String(value);
+}
+
+/**
+ * Status details travel percent-encoded in HTTP/2 trailers, which a client refuses past its header
+ * list limit (Node's default is 64 KB): the status never arrives, and the call (and the others on
+ * its connection) hang until their deadlines. Messages from libraries that quote whole values, a
+ * 300,000-entry `sizes` say, are cut to this many characters.
+ */
+export const maxDetailsChars = 2_000;
+
+/** A surrogate without its pair: grpc-js percent-encodes details with encodeURI, which throws on one. */
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Details as a trailer can carry them: at most maxDetailsChars characters, well-formed UTF-16. */
+export function clipDetails(details: string): string {
+  const clipped = details.length > maxDetailsChars ? `${details.slice(0, maxDetailsChars)}… (${details.length} characters in all)` : details;
+  return clipped.replace(loneSurrogate, "\ufffd");
 }
 
 export { status };

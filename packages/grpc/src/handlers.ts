@@ -10,8 +10,8 @@ import type {
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import type { MethodInput, MethodOutputInit, ServiceMethods } from "./descriptors.js";
-import { statusOf } from "./errors.js";
+import { UndecodableRequest, type MethodInput, type MethodOutputInit, type ServiceMethods } from "./descriptors.js";
+import { clipDetails, GrpcStatusError, statusOf } from "./errors.js";
 
 export interface CallContext {
   /** Aborted when the client cancels or the deadline passes. */
@@ -51,9 +51,15 @@ const allowAll: Authorize = () => undefined;
 
 function toStatus(error: unknown, method: DescMethod, onInternalError: InternalErrorHook) {
   const known = statusOf(error);
-  if (known) return known;
+  if (known) return { code: known.code, details: clipDetails(known.details) };
   onInternalError(error, method);
-  return { code: status.INTERNAL, details: `${method.name} failed: ${error instanceof Error ? error.message : String(error)}` };
+  return { code: status.INTERNAL, details: clipDetails(`${method.name} failed: ${error instanceof Error ? error.message : String(error)}`) };
+}
+
+/** The decoded request, after the caller is authorized; a body that did not decode is the caller's fault. */
+function requestOf(request: unknown): never {
+  if (request instanceof UndecodableRequest) throw new GrpcStatusError(status.INVALID_ARGUMENT, request.message);
+  return request as never;
 }
 
 function contextOf(call: ServerUnaryCall<object, unknown> | ServerWritableStream<object, unknown>): CallContext {
@@ -67,7 +73,7 @@ function unary(method: DescMethod, handler: UnaryHandler<never>, onInternalError
     Promise.resolve()
       .then(() => {
         authorize(call.metadata);
-        return handler(call.request as never, contextOf(call));
+        return handler(requestOf(call.request), contextOf(call));
       })
       .then(
         (response) => callback(null, response),
@@ -87,7 +93,7 @@ function serverStreaming(
     void (async () => {
       try {
         authorize(call.metadata);
-        for await (const response of handler(call.request as never, context)) {
+        for await (const response of handler(requestOf(call.request), context)) {
           if (context.signal.aborted) return;
           if (!call.write(response)) await new Promise((resolve) => call.once("drain", resolve));
         }

@@ -19,3 +19,11 @@ export const protocolFiles = [
   file_mnist_v1_run,
   file_mnist_v1_trainer,
 ] as const;
+
+/**
+ * What a run id may be, everywhere it travels: a KV key (no ':' or '.'), a NATS subject token, an
+ * object name prefix. The evaluator makes them as `run-<time>-<hex>`.
+ */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/** RUN_ID_PATTERN in words, for error messages. */
+export const RUN_ID_ALLOWED = "1 to 128 letters, digits, '_' or '-', first a letter or digit";

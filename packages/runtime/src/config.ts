@@ -100,14 +100,29 @@ export function loadConfig<T>(spec: EnvSpec<T>, source: NodeJS.ProcessEnv = proc
   for (const name of Object.keys(spec) as (keyof T & string)[]) {
     const variable = spec[name];
     try {
-      config[name] = variable.parse(source[name], name);
+      config[name] = variable.parse(variable.secret ? secretValue(source, name) : source[name], name);
     } catch (error) {
-      if (error instanceof ConfigError && variable.secret) throw new ConfigError(error.variable, "(secret)", error.allowed);
+      if (error instanceof ConfigError && variable.secret && error.variable === name) throw new ConfigError(error.variable, "(secret)", error.allowed);
       throw error;
     }
   }
   check?.(config);
   return config;
+}
+
+/**
+ * A secret's raw value: the variable itself, or the contents of the file `<NAME>_FILE` names (a
+ * Docker or Kubernetes secret mounted as a file), without its final line break. Not both.
+ */
+function secretValue(source: NodeJS.ProcessEnv, name: string): string | undefined {
+  const path = source[`${name}_FILE`];
+  if (path === undefined || path === "") return source[name];
+  if (source[name] !== undefined && source[name] !== "") throw new ConfigError(`${name}_FILE`, path, `unset when ${name} is set (one source for a secret)`);
+  try {
+    return readFileSync(path, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new ConfigError(`${name}_FILE`, path, `a readable file holding ${name} (${(error as NodeJS.ErrnoException).code ?? "unreadable"})`);
+  }
 }
 
 /** loadConfig for a process's start-up: a bad value prints one line to stderr and exits with code 2. */

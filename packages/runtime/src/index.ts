@@ -5,3 +5,4 @@ export { createLogger, logLevels, type Logger, type LogLevel } from "./logger.js
 export { connectNats, type NatsOptions } from "./nats.js";
 export { commonSpec, runService, type CommonConfig, type RunningService, type ServiceContext, type ServiceOptions } from "./service.js";
 export { exitOnSignal } from "./shutdown.js";
+export { Rejections, type RejectionsOptions } from "./rejections.js";

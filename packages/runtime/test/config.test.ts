@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, env, loadConfig } from "../src/index.js";
 
@@ -25,5 +28,21 @@ describe("environment configuration", () => {
   ])("names the variable, the value and what is allowed for %j", (source, message) => {
     expect(() => loadConfig(spec, source)).toThrow(ConfigError);
     expect(() => loadConfig(spec, source)).toThrow(message);
+  });
+
+  it("reads a secret from the file <NAME>_FILE names (a mounted Docker or Kubernetes secret)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mnist-config-"));
+    try {
+      writeFileSync(join(dir, "token"), "from-a-file\n");
+      expect(loadConfig(spec, { RUNS: "1", TOKEN_FILE: join(dir, "token") }).TOKEN).toBe("from-a-file");
+      writeFileSync(join(dir, "empty"), "");
+      expect(loadConfig(spec, { RUNS: "1", TOKEN_FILE: join(dir, "empty") }).TOKEN).toBeUndefined();
+      expect(() => loadConfig(spec, { RUNS: "1", TOKEN_FILE: join(dir, "absent") })).toThrow(`TOKEN_FILE="${join(dir, "absent")}" is invalid: a readable file holding TOKEN (ENOENT)`);
+      expect(() => loadConfig(spec, { RUNS: "1", TOKEN: "x", TOKEN_FILE: join(dir, "token") })).toThrow("TOKEN_FILE");
+      // Not for ordinary variables: only secrets have a file form.
+      expect(loadConfig(spec, { RUNS: "1", LEVEL_FILE: join(dir, "token") }).LEVEL).toBe("info");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,9 @@ export { SpecError } from "./errors.js";
 export { decideEpoch, initialPolicyState, type DecisionName, type EpochDecision, type PolicyState } from "./policy.js";
 export {
   activationByName,
+  checkEta,
   costByName,
+  etaRange,
   evalSetByName,
   initByName,
   mnistLimits,

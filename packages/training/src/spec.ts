@@ -112,6 +112,19 @@ function checkRange(field: string, value: number, min: number, max: number, allo
   if (!Number.isFinite(value) || belowMin || aboveMax) throw new SpecError(field, value, allowed);
 }
 
+/**
+ * The learning rates a run may be launched or steered with. The floor keeps every rate the
+ * schedule can reach (η₀ × minEtaFraction ≥ 1e-30, each decay by a factor ≥ 0.001) a positive
+ * number even in the core's float32; the ceiling is far past any rate that trains.
+ */
+export const etaRange = { min: 1e-20, max: 1e6 } as const;
+
+/** A learning rate within etaRange, or a SpecError naming `field`. */
+export function checkEta(field: string, eta: number): number {
+  checkRange(field, eta, etaRange.min, etaRange.max, `a learning rate from ${etaRange.min} to ${etaRange.max}`);
+  return eta;
+}
+
 function checkInteger(field: string, value: number, min: number, max: number) {
   if (!Number.isInteger(value) || value < min || value > max) throw new SpecError(field, value, `an integer from ${min} to ${max}`);
 }
@@ -154,7 +167,7 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
   const miniBatch = spec.miniBatch ?? runDefaults.miniBatch;
   checkInteger("miniBatch", miniBatch, 1, limits.trainingImages);
   const eta = spec.eta ?? runDefaults.eta;
-  checkRange("eta", eta, 0, 1e6, "a learning rate greater than 0", { minExclusive: true });
+  checkEta("eta", eta);
   checkRange("lambda", spec.lambda, 0, 1e9, "a regularisation parameter of at least 0");
   checkRange("l1", spec.l1, 0, 1e9, "a regularisation parameter of at least 0");
   checkRange("dropout", spec.dropout, 0, 1, "a fraction in [0, 1)", { maxExclusive: true });
@@ -168,9 +181,9 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
   checkInteger("stopping.earlyStopPatience", earlyStopPatience, 0, limits.maxEpochs);
   checkInteger("stopping.decayAfter", decayAfter, 0, limits.maxEpochs);
   const decayFactor = stopping?.decayFactor ?? runDefaults.decayFactor;
-  checkRange("stopping.decayFactor", decayFactor, 0, 1, "a factor strictly between 0 and 1", { minExclusive: true, maxExclusive: true });
+  checkRange("stopping.decayFactor", decayFactor, 1e-3, 1, "a factor from 0.001 to less than 1", { maxExclusive: true });
   const minEtaFraction = stopping?.minEtaFraction ?? runDefaults.minEtaFraction;
-  checkRange("stopping.minEtaFraction", minEtaFraction, 0, 1, "a fraction strictly between 0 and 1", { minExclusive: true, maxExclusive: true });
+  checkRange("stopping.minEtaFraction", minEtaFraction, 1e-10, 1, "a fraction from 1e-10 to less than 1", { maxExclusive: true });
   return {
     name: spec.name,
     sizes,

@@ -1,6 +1,6 @@
-import { bind, GrpcStatusError, invalidArgument, notFound, status, type ServiceBinding } from "@mnist/grpc";
-import { NetworkChoice, RunService, type EpochProgress, type RunRecord, type WatchRunResponse } from "@mnist/protocol";
-import { isTerminal, resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
+import { bind, GrpcStatusError, invalidArgument, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
+import { NetworkChoice, RUN_ID_ALLOWED, RUN_ID_PATTERN, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
+import { checkEta, isTerminal, resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 
@@ -18,23 +18,53 @@ export type ProgressFeed = (runId: string, signal: AbortSignal) => AsyncIterable
 
 type WatchEvent = WatchRunResponse["event"];
 
+/**
+ * Limits on what a client writes into a run record: the record travels whole in every GetRun,
+ * ListRuns and watch, and a NATS message holds it, so its free text is bounded; control characters
+ * would garble `mnistctl list` and the logs.
+ */
+const maxNameChars = 256;
+const maxReasonChars = 1_000;
+const controlCharacter = /\p{Cc}/u;
+
+function checkText(field: string, value: string, maxChars: number): void {
+  if (value.length > maxChars || controlCharacter.test(value)) {
+    throw invalidArgument(field, value, `at most ${maxChars} characters, none of them control characters`);
+  }
+}
+
+function checkRunId(runId: string): void {
+  if (!RUN_ID_PATTERN.test(runId)) {
+    throw invalidArgument("runId", runId, `a run id such as run-mwyzgxob-d1ff3c (mnistctl list shows them): ${RUN_ID_ALLOWED}`);
+  }
+}
+
+
+function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSpec; eta: number } {
+  if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
+  checkText("spec.name", spec.name, maxNameChars);
+  try {
+    return { spec, eta: resolveRunSpec(spec, limits).eta };
+  } catch (error) {
+    if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
+    throw error;
+  }
+}
+
 /** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
 export function runService(store: RunStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
+    checkRunId(runId);
+    // The evaluator issues run-<time>-<hex>; an id the runs bucket cannot hold as a key (one with
+    // a ':', which RUN_ID_PATTERN allows) names no run, and the bucket would refuse to look it up.
+    if (!/^[\w-]+$/.test(runId)) throw notFound("run", runId);
     const run = await store.get(runId);
     if (!run) throw notFound("run", runId);
     return run;
   };
   return bind(RunService, {
-    async launchRun({ spec }) {
-      if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
-      let eta: number;
-      try {
-        eta = resolveRunSpec(spec, limits).eta;
-      } catch (error) {
-        if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
-        throw error;
-      }
+    async launchRun(request) {
+      const { spec, eta } = checkSpec(request.spec, limits);
       const run = await store.create(spec, eta);
       control.queued(run.runId);
       return { runId: run.runId, state: run.state };
@@ -72,12 +102,13 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
       }
     },
     async stopRun({ runId, reason }) {
+      checkText("reason", reason, maxReasonChars);
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
       return { run: await control.stop(run, reason || "stopped by request") };
     },
     async setLearningRate({ runId, eta }) {
-      if (!Number.isFinite(eta) || eta <= 0) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+      checkEta("eta", eta);
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
       return { run: await control.setLearningRate(run, eta) };
@@ -87,7 +118,13 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
         throw invalidArgument("choice", choice, "BEST or LAST");
       }
       const run = await existing(runId);
-      const { epoch, bytes } = await control.network(run, choice);
+      const { epoch, bytes } = await control.network(run, choice).catch((error: unknown) => {
+        // Stored bytes gone bad: the store says what it found, this says whose network it was.
+        const known = statusOf(error);
+        if (known?.code !== status.DATA_LOSS) throw error;
+        const which = choice === NetworkChoice.LAST ? "last epoch" : `best epoch (${run.bestEpoch})`;
+        throw new GrpcStatusError(status.DATA_LOSS, `the checkpoint of run ${runId}'s ${which} is unreadable: ${known.details}`);
+      });
       return { epoch, network: bytes, spec: run.spec };
     },
   });

@@ -1,10 +1,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { RunRecordSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/training";
 import { randomBytes } from "node:crypto";
 import { kvKeys } from "@mnist/cluster";
-import type { KV, NatsConnection } from "nats";
+import type { KV, KvEntry, NatsConnection } from "nats";
 
 export const runsBucket = "runs";
 
@@ -13,32 +13,58 @@ export function newRunId(now = Date.now()): string {
   return `run-${now.toString(36)}-${randomBytes(3).toString("hex")}`;
 }
 
+/** JetStream's answer to a compare-and-set whose revision is no longer the latest. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+function isWriteConflict(error: unknown): boolean {
+  return (error as { api_error?: { err_code?: number } } | undefined)?.api_error?.err_code === WRONG_LAST_SEQUENCE;
+}
+
+export interface RunStoreOptions {
+  /** Each watch the server dropped (and that is opened again). */
+  onWatchError?(key: string, error: unknown): void;
+  /** Each entry in the bucket that is not a run record (undecodable, or under another run's key); it is skipped. */
+  onInvalid?(key: string, reason: string): void;
+}
+
+/** What the store knows of a run from the last revision it saw: the record itself only while the run is active. */
+interface Known {
+  revision: number;
+  state: RunState;
+  active?: RunRecord;
+}
+
 /**
  * Run records in a JetStream KV bucket, so a restarted evaluator carries on where the last
  * one stopped. Updates are compare-and-set on the entry's revision: concurrent writers
  * (a gRPC StopRun racing an epoch decision) retry instead of overwriting each other.
+ *
+ * The store also keeps the active (queued and running) runs in memory, current from its own
+ * writes and from a watch of the bucket (`follow`), so placement never rereads finished runs.
  */
 export class RunStore {
+  private readonly known = new Map<string, Known>();
+
   private constructor(
     private readonly nats: NatsConnection,
     private readonly kv: KV,
-    private readonly onWatchError?: (runId: string, error: unknown) => void,
+    private readonly options: RunStoreOptions,
   ) {}
 
-  /** `onWatchError` hears of each watch the server dropped (and that is opened again). */
-  static async open(nats: NatsConnection, options: { onWatchError?(runId: string, error: unknown): void } = {}): Promise<RunStore> {
-    return new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options.onWatchError);
+  static async open(nats: NatsConnection, options: RunStoreOptions = {}): Promise<RunStore> {
+    return new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options);
   }
 
   async create(spec: RunSpec, eta: number): Promise<RunRecord> {
     const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }] });
-    await this.kv.create(record.runId, toBinary(RunRecordSchema, record));
+    this.remember(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
     return record;
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
+    if (!RUN_ID_PATTERN.test(runId)) return undefined;
     const entry = await this.kv.get(runId);
-    return entry && entry.operation === "PUT" ? fromBinary(RunRecordSchema, entry.value) : undefined;
+    return entry ? this.decode(entry) : undefined;
   }
 
   async list(): Promise<RunRecord[]> {
@@ -50,6 +76,13 @@ export class RunStore {
     return records.sort((a, b) => a.runId.localeCompare(b.runId));
   }
 
+  /** The queued and running runs, oldest first, as of the latest revision seen (no reads). */
+  active(): RunRecord[] {
+    const runs: RunRecord[] = [];
+    for (const { active } of this.known.values()) if (active) runs.push(active);
+    return runs.sort((a, b) => a.runId.localeCompare(b.runId));
+  }
+
   /**
    * Applies `change` to the latest record and writes it back (not when `change` returns false);
    * undefined if the run does not exist.
@@ -57,14 +90,14 @@ export class RunStore {
   async update(runId: string, change: (record: RunRecord) => void | false): Promise<RunRecord | undefined> {
     for (;;) {
       const entry = await this.kv.get(runId);
-      if (!entry || entry.operation !== "PUT") return undefined;
-      const record = fromBinary(RunRecordSchema, entry.value);
+      const record = entry && this.decode(entry);
+      if (!entry || !record) return undefined;
       if (change(record) === false) return record;
       try {
-        await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision);
+        this.remember(runId, await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision), record);
         return record;
       } catch (error) {
-        if (!String(error).includes("wrong last sequence")) throw error;
+        if (!isWriteConflict(error)) throw error;
       }
     }
   }
@@ -75,21 +108,62 @@ export class RunStore {
    * a consumer sees every state, some twice.
    */
   async *watch(runId: string, signal: AbortSignal): AsyncGenerator<RunRecord> {
+    for await (const entry of this.entries(runId, signal)) {
+      const record = this.decode(entry);
+      if (!record) continue;
+      yield record;
+      if (isTerminal(record.state)) return;
+    }
+  }
+
+  /**
+   * Keeps `active()` current from every writer's changes until `signal` aborts, calling
+   * `onChange` when a run appears or changes state (so placement can act on it at once).
+   */
+  async follow(signal: AbortSignal, onChange: (record: RunRecord) => void): Promise<void> {
+    for await (const entry of this.entries(">", signal)) {
+      const record = this.decode(entry);
+      if (record && this.remember(entry.key, entry.revision, record)) onChange(record);
+    }
+  }
+
+  /** Records what revision `revision` of a run says; true when it is new and active, or its state changed. */
+  private remember(runId: string, revision: number, record: RunRecord): boolean {
+    const previous = this.known.get(runId);
+    if (previous && previous.revision >= revision) return false;
+    this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record });
+    return previous ? previous.state !== record.state : !isTerminal(record.state);
+  }
+
+  /** The record in an entry, or undefined for a deletion and for junk (reported to onInvalid). */
+  private decode(entry: KvEntry): RunRecord | undefined {
+    if (entry.operation !== "PUT") return undefined;
+    let record: RunRecord;
+    try {
+      record = fromBinary(RunRecordSchema, entry.value);
+    } catch (error) {
+      this.options.onInvalid?.(entry.key, `undecodable: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+    if (record.runId !== entry.key || !record.spec) {
+      this.options.onInvalid?.(entry.key, record.runId !== entry.key ? `holds run ${JSON.stringify(record.runId.slice(0, 140))}` : "has no spec");
+      return undefined;
+    }
+    return record;
+  }
+
+  /** A key's entries (">" for every key), the latest first, reopening the watch when the server drops it. */
+  private async *entries(key: string, signal: AbortSignal): AsyncGenerator<KvEntry> {
     while (!signal.aborted) {
       let watcher: Awaited<ReturnType<KV["watch"]>> | undefined;
       const stop = () => watcher?.stop();
       signal.addEventListener("abort", stop, { once: true });
       try {
-        watcher = await this.kv.watch({ key: runId });
-        for await (const entry of watcher) {
-          if (entry.operation !== "PUT") continue;
-          const record = fromBinary(RunRecordSchema, entry.value);
-          yield record;
-          if (isTerminal(record.state)) return;
-        }
+        watcher = await this.kv.watch({ key });
+        yield* watcher;
       } catch (error) {
         if (signal.aborted) return;
-        this.onWatchError?.(runId, error);
+        this.options.onWatchError?.(key, error);
       } finally {
         signal.removeEventListener("abort", stop);
         watcher?.stop();

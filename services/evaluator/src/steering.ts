@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, deleteCheckpoint, latestObjectName, readCheckpoint } from "@mnist/cluster";
+import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, latestObjectName, readCheckpoint } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
-import { GrpcStatusError, status } from "@mnist/grpc";
+import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
-import type { Logger } from "@mnist/runtime";
+import type { Logger, Rejections } from "@mnist/runtime";
 import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import type { Placement } from "./placement.js";
@@ -45,6 +45,7 @@ export class Steering implements RunControl {
     private readonly placement: Placement,
     private readonly mnist: Mnist,
     private readonly logger: Logger,
+    private readonly rejections: Rejections,
   ) {}
 
   queued(): void {
@@ -54,9 +55,10 @@ export class Steering implements RunControl {
   async handle(announcement: CheckpointAnnouncement): Promise<void> {
     const { runId, epoch } = announcement;
     const record = await this.store.get(runId);
-    if (!record) {
-      this.logger.warn({ run: runId, epoch }, "checkpoint of an unknown run ignored");
-      return;
+    if (!record) return this.rejections.reject("checkpoints", "unknown-run", { run: runId, epoch });
+    // Trainers announce in order, each epoch after the decision on the one before it.
+    if (epoch > record.epochs.length) {
+      return this.rejections.reject("checkpoints", "out-of-order", { run: runId, epoch, expected: record.epochs.length });
     }
     if (isTerminal(record.state)) {
       await this.tellTrainer(runId, epoch, Decision.STOP, 0, record.stopReason);
@@ -73,12 +75,21 @@ export class Steering implements RunControl {
       return;
     }
     const spec = resolveRunSpec(record.spec!);
-    const checkpoint = await readCheckpoint(this.nats, announcement.objectName);
-    if (!checkpoint) {
-      await this.finish(record, RunState.FAILED, `checkpoint ${announcement.objectName} of epoch ${epoch} is missing`);
+    let network: Network;
+    try {
+      const checkpoint = await readCheckpoint(this.nats, announcement.objectName);
+      // A trainer stores the checkpoint before announcing it: without one, no trainer sent this.
+      if (!checkpoint) return this.rejections.reject("checkpoints", "no-checkpoint", { run: runId, epoch, object: announcement.objectName });
+      network = decodeCheckpoint(checkpoint.state, `checkpoint ${announcement.objectName}`).network;
+      const sizes = network.spec.sizes.join(",");
+      if (sizes !== spec.sizes.join(",")) throw new CorruptCheckpointError(`checkpoint ${announcement.objectName} holds a [${sizes}] network; the run trains [${spec.sizes.join(",")}]`);
+    } catch (error) {
+      const known = statusOf(error);
+      if (!known || !isPermanent(known.code)) throw error;
+      // Stored bytes no retry can mend: the run ends, saying which.
+      await this.fail(record, `epoch ${epoch}: ${known.details}`);
       return;
     }
-    const { network } = decodeCheckpoint(checkpoint.state, announcement.objectName);
     const metrics = this.measure(network, spec, announcement);
     // Decide from the freshest record: a SetLearningRate may land while we evaluate. If one lands
     // between deciding and writing, the write is refused and we decide again.
@@ -97,8 +108,8 @@ export class Steering implements RunControl {
       metrics.decision = decisionOf[decision.decision];
       let finalFields: Partial<RunRecord> = {};
       if (decision.decision === "stop") {
-        const best = decision.improved ? network : await this.loadNetwork(runId, policy.bestEpoch);
-        finalFields = { testAccuracy: score(best, this.mnist.test, spec).accuracy, stopReason: decision.reason ?? "stopped" };
+        const testAccuracy = decision.improved ? score(network, this.mnist.test, spec).accuracy : await this.bestTestAccuracy(basis);
+        finalFields = { testAccuracy, stopReason: decision.reason ?? "stopped" };
       }
       let stale = false;
       updated = await this.store.update(runId, (latest) => {
@@ -173,7 +184,7 @@ export class Steering implements RunControl {
     const name = epoch === "latest" ? latestObjectName(runId) : checkpointObjectName(runId, epoch);
     const checkpoint = await readCheckpoint(this.nats, name);
     if (!checkpoint) throw new GrpcStatusError(status.NOT_FOUND, `checkpoint ${name} not found`);
-    return decodeCheckpoint(checkpoint.state, name).network;
+    return decodeCheckpoint(checkpoint.state, `checkpoint ${name}`).network;
   }
 
   /**
@@ -217,9 +228,7 @@ export class Steering implements RunControl {
   }
 
   private async finish(record: RunRecord, state: RunState, reason: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
-    const spec = resolveRunSpec(record.spec!);
-    let testAccuracy: number | undefined;
-    if (record.epochs.length > 0) testAccuracy = score(await this.loadNetwork(record.runId, record.bestEpoch), this.mnist.test, spec).accuracy;
+    const testAccuracy = record.epochs.length > 0 ? await this.bestTestAccuracy(record) : undefined;
     const updated =
       (await this.store.update(record.runId, (current) => {
         if (isTerminal(current.state)) return false;
@@ -234,6 +243,18 @@ export class Steering implements RunControl {
     log({ run: record.runId, testAccuracy, bestEpoch: updated.bestEpoch, stopReason: reason, wallSeconds: updated.wallSeconds }, "run finished");
     this.placement.kick();
     return updated;
+  }
+
+  /** The best epoch's test accuracy; undefined, and said, when its checkpoint cannot be read. */
+  private async bestTestAccuracy(record: RunRecord): Promise<number | undefined> {
+    try {
+      return score(await this.loadNetwork(record.runId, record.bestEpoch), this.mnist.test, resolveRunSpec(record.spec!)).accuracy;
+    } catch (error) {
+      const known = statusOf(error);
+      if (!known || !isPermanent(known.code)) throw error;
+      this.logger.warn({ run: record.runId, epoch: record.bestEpoch, err: error }, "best epoch not scored on the test set");
+      return undefined;
+    }
   }
 
   async stop(run: RunRecord, reason: string): Promise<RunRecord> {

@@ -2,12 +2,13 @@
 // deployment tests check manifests against this spec) does not start the service.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { maxRunsPerTrainer } from "@mnist/cluster";
 import { env } from "@mnist/runtime";
 
 export const trainerGrpcPort = 50052;
 
 export const trainerEnv = {
-  TRAINER_MAX_RUNS: env.integer({ min: 1, max: 64, default: 1 }),
+  TRAINER_MAX_RUNS: env.integer({ min: 1, max: maxRunsPerTrainer, default: 1 }),
   // Unique per process by default, so a restarted trainer is a new trainer to the evaluator.
   TRAINER_ID: env.string({ default: `${hostname()}-${randomBytes(3).toString("hex")}` }),
   // How the evaluator reaches this trainer's gRPC (host, without the port): in Kubernetes the pod IP.

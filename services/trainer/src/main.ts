@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { setBlasThreads } from "@mnist/core";
-import { runService } from "@mnist/runtime";
+import { Rejections, runService } from "@mnist/runtime";
 import { trainerEnv, trainerGrpcPort } from "./config.js";
 import { RunManager } from "./run-manager.js";
 import { trainerService } from "./trainer-service.js";
@@ -12,13 +12,14 @@ await runService({
   env: trainerEnv,
   start: async ({ config, logger, nats }) => {
     setBlasThreads(config.TRAINER_BLAS_THREADS);
+    const rejections = new Rejections(logger).start();
     const manager = new RunManager(nats, logger.child({ trainer: config.TRAINER_ID }), {
       trainerId: config.TRAINER_ID,
       maxRuns: config.TRAINER_MAX_RUNS,
       sliceRequestTimeoutMs: config.TRAINER_SLICE_REQUEST_TIMEOUT_MS,
       sliceDeliveryTimeoutMs: config.TRAINER_SLICE_DELIVERY_TIMEOUT_MS,
       maxSlicesInFlight: config.TRAINER_SLICES_IN_FLIGHT,
-    });
+    }, rejections);
     return {
       services: [trainerService(manager, config.TRAINER_MAX_RUNS)],
       listening: async ({ port }) => {
@@ -27,7 +28,10 @@ await runService({
         await manager.announce(`${host}:${port}`);
         logger.info({ trainer: config.TRAINER_ID, address: `${host}:${port}`, maxRuns: config.TRAINER_MAX_RUNS }, "trainer announced");
       },
-      stop: () => manager.stopAll("trainer shutting down"),
+      stop: async () => {
+        await manager.stopAll("trainer shutting down");
+        rejections.stop();
+      },
     };
   },
 });

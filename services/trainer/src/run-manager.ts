@@ -3,8 +3,8 @@ import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/co
 import { NatsEpochSource } from "@mnist/augment";
 import { GrpcStatusError, invalidArgument, notFound, status } from "@mnist/grpc";
 import { Decision, type RunSpec } from "@mnist/protocol";
-import type { Logger } from "@mnist/runtime";
-import { initialNetwork, resolveRunSpec, sliceSizeFor, SpecError, type ResolvedRunSpec } from "@mnist/training";
+import type { Logger, Rejections } from "@mnist/runtime";
+import { etaRange, initialNetwork, resolveRunSpec, sliceSizeFor, SpecError, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { ActiveRun, type RunStart } from "./active-run.js";
 
@@ -16,6 +16,11 @@ export interface TrainerOptions {
   /** Fail the epoch when a slice has not arrived this long after it was first asked for. */
   sliceDeliveryTimeoutMs: number;
   maxSlicesInFlight: number;
+}
+
+/** A rate the evaluator may send: any the schedule can reach from a launchable one (decays go below etaRange.min). */
+function checkEta(eta: number): void {
+  if (!(eta > 0 && eta <= etaRange.max)) throw invalidArgument("eta", eta, `a learning rate greater than 0 and at most ${etaRange.max}`);
 }
 
 /** The runs a trainer holds (at most maxRuns), and the control plane's operations on them. */
@@ -31,6 +36,7 @@ export class RunManager {
     private readonly nats: NatsConnection,
     private readonly logger: Logger,
     private readonly options: TrainerOptions,
+    private readonly rejections: Rejections,
   ) {
     this.currentId = options.trainerId;
   }
@@ -81,11 +87,8 @@ export class RunManager {
     void this.heartbeat?.beat().catch((error: unknown) => this.logger.warn({ err: error }, "heartbeat failed"));
   }
 
-  /** Starts a run, or resumes it from its latest checkpoint; idempotent for a run already here. */
+  /** Starts a run, or resumes it from its latest checkpoint; idempotent for a run already here (with a valid spec). */
   async start(runId: string, specMessage: RunSpec | undefined): Promise<number> {
-    const running = this.runs.get(runId);
-    if (running) return running.epoch;
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(runId)) throw invalidArgument("runId", runId, "1 to 128 letters, digits, '-' or '_'");
     if (!specMessage) throw invalidArgument("spec", "(absent)", "a RunSpec");
     let spec: ResolvedRunSpec;
     try {
@@ -94,6 +97,8 @@ export class RunManager {
       if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
       throw error;
     }
+    const running = this.runs.get(runId);
+    if (running) return running.epoch;
     if (this.starting.has(runId)) throw new GrpcStatusError(status.ABORTED, `run ${runId} is being started; ask again`);
     if (this.runs.size + this.starting.size >= this.options.maxRuns) {
       throw new GrpcStatusError(status.RESOURCE_EXHAUSTED, `trainer ${this.currentId} is full: ${this.options.maxRuns} run(s) (TRAINER_MAX_RUNS)`);
@@ -131,6 +136,7 @@ export class RunManager {
       requestTimeoutMs: this.options.sliceRequestTimeoutMs,
       deliveryTimeoutMs: this.options.sliceDeliveryTimeoutMs,
       logger: this.logger,
+      onRejected: (reason, fields) => this.rejections.reject("augment-replies", reason, fields),
     });
   }
 
@@ -161,17 +167,23 @@ export class RunManager {
     return run;
   }
 
+  /** The request's own faults first (INVALID_ARGUMENT whatever the run), then the run's (NOT_FOUND, OUT_OF_RANGE). */
   decide(runId: string, epoch: number, decision: Decision, eta: number, reason: string): void {
-    const run = this.get(runId);
     if (decision !== Decision.CONTINUE && decision !== Decision.DECAY_ETA && decision !== Decision.STOP) {
-      throw invalidArgument("decision", decision, "CONTINUE, DECAY_ETA or STOP");
+      throw invalidArgument("decision", decision, "CONTINUE (1), DECAY_ETA (2) or STOP (3)");
     }
-    if (decision !== Decision.STOP && !(Number.isFinite(eta) && eta > 0)) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+    if (decision !== Decision.STOP) checkEta(eta);
+    const run = this.get(runId);
+    // The evaluator decides on epochs the run has trained (run.epoch is the one in training or
+    // awaiting its decision). A later epoch cannot come from it, and would wait in the mailbox for ever.
+    if (epoch > run.epoch) {
+      throw new GrpcStatusError(status.OUT_OF_RANGE, `epoch: ${epoch} is not allowed; run ${runId} is at epoch ${run.epoch}, and a decision is for an epoch it has trained`);
+    }
     run.mailbox.deliver(epoch, { decision, eta, reason });
   }
 
   setLearningRate(runId: string, eta: number): void {
-    if (!(Number.isFinite(eta) && eta > 0)) throw invalidArgument("eta", eta, "a learning rate greater than 0");
+    checkEta(eta);
     this.get(runId).eta = eta;
   }
 

@@ -1,0 +1,49 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { repoRoot } from "./services.js";
+
+/** One `kB` field of /proc/PID/status (VmRSS, VmHWM), in bytes; undefined once the process is gone. */
+function statusBytes(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+/** A live process's resident set size now, in bytes. */
+export function rssBytes(pid: number): number {
+  const bytes = statusBytes(pid, "VmRSS");
+  if (bytes === undefined) throw new Error(`process ${pid} has no VmRSS: it has exited`);
+  return bytes;
+}
+
+/**
+ * Runs a built entry point like runNode, and also reports the most memory it held: its peak RSS
+ * (VmHWM, a high-water mark, so sampling every few milliseconds until it exits catches the peak
+ * of anything that takes longer than that).
+ */
+export function runNodeMeasured(script: string, args: string[], timeoutMs = 30_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string; peakRssBytes: number }>((resolve, reject) => {
+    const child = spawn(process.execPath, [`${repoRoot}${script}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let peak = 0;
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const sample = () => (peak = Math.max(peak, statusBytes(child.pid!, "VmHWM") ?? 0));
+    const sampler = setInterval(sample, 5);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${script} ${args.join(" ")} did not finish within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.once("exit", (code) => {
+      clearInterval(sampler);
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, peakRssBytes: peak });
+    });
+  });
+}
