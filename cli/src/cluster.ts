@@ -1,9 +1,10 @@
 import { createClient, GrpcStatusError, status, type Client, type ClientAccess } from "@mnist/grpc";
-import { Decision, RunService, RunState, type EpochMetrics, type EpochProgress, type RunRecord } from "@mnist/protocol";
+import { Decision, epochJson, RunService, RunState, type EpochMetrics, type EpochProgress, type RunRecord } from "@mnist/protocol";
 import { clientAccess, connectionFlags, type ConnectionFlags } from "./access.js";
 import { UsageError } from "./errors.js";
 import { progressLine, StatusLine } from "./progress-bar.js";
-import { fixed, headerLine, percent, rowLine, type Column } from "./table.js";
+import { epochColumns, type EpochRow } from "./epoch-table.js";
+import { headerLine, percent, rowLine, type Column } from "./table.js";
 
 export const defaultServer = "localhost:50051";
 
@@ -70,12 +71,9 @@ export const decisionLabel: Record<Decision, string> = {
   [Decision.STOP]: "stop",
 };
 
-/** An epoch as the evaluator logs it: the same field names as `mnistctl train --json`. */
+/** An epoch as the evaluator logs it: its figures (epochJsonFields) and the decision. */
 export function epochFields(metrics: EpochMetrics): Record<string, unknown> {
-  const fields: Record<string, unknown> = { epoch: metrics.epoch, eta: metrics.eta, trainSeconds: metrics.trainSeconds, imagesPerSecond: metrics.imagesPerSecond };
-  for (const key of ["valAccuracy", "valCost", "trainCost", "trainAccuracy", "testAccuracy"] as const) if (metrics[key] !== undefined) fields[key] = metrics[key];
-  fields.decision = decisionLabel[metrics.decision];
-  return fields;
+  return { ...epochJson(metrics), decision: decisionLabel[metrics.decision] };
 }
 
 export function finishedFields(run: RunRecord): Record<string, unknown> {
@@ -92,18 +90,9 @@ export function finishedFields(run: RunRecord): Record<string, unknown> {
   };
 }
 
-const epochColumns: Column<EpochMetrics>[] = [
-  ["epoch", 5, (m) => String(m.epoch)],
-  ["eta", 11, (m) => String(Number(m.eta.toPrecision(6)))],
-  ["train s", 8, (m) => fixed(m.trainSeconds, 3)],
-  ["images/s", 9, (m) => String(Math.round(m.imagesPerSecond))],
-  ["val acc", 8, (m) => percent(m.valAccuracy)],
-  ["val cost", 8, (m) => fixed(m.valCost, 4)],
-  ["train cost", 10, (m) => fixed(m.trainCost, 4)],
-  ["train acc", 9, (m) => percent(m.trainAccuracy)],
-  ["test acc", 8, (m) => percent(m.testAccuracy)],
-  ["decision", 9, (m) => decisionLabel[m.decision]],
-];
+function epochRow(metrics: EpochMetrics): EpochRow {
+  return { ...metrics, decision: decisionLabel[metrics.decision] };
+}
 
 /** What follow() reports a run's events to. */
 export interface EpochSink {
@@ -121,8 +110,7 @@ export interface EpochSink {
  * (`live`), a progress bar for the epoch in training stays below the table.
  */
 export class EpochPrinter implements EpochSink {
-  private headerDone = false;
-  private columns = epochColumns;
+  private columns: Column<EpochRow>[] | undefined;
   private readonly status: StatusLine | undefined;
 
   constructor(
@@ -146,12 +134,13 @@ export class EpochPrinter implements EpochSink {
       process.stdout.write(`${JSON.stringify({ msg: "epoch", run: this.runId, ...epochFields(metrics) })}\n`);
       return;
     }
-    if (!this.headerDone) {
-      this.columns = epochColumns.filter(([header, , cell]) => ["epoch", "eta", "train s", "images/s", "val acc", "val cost", "decision"].includes(header) || cell(metrics) !== "");
+    const row = epochRow(metrics);
+    if (!this.columns) {
+      // The validation figures always; the others when the run measures them, as its first epoch shows.
+      this.columns = epochColumns((figure) => figure === "valAccuracy" || figure === "valCost" || row[figure] !== undefined);
       this.line(headerLine(this.columns));
-      this.headerDone = true;
     }
-    this.line(rowLine(this.columns, metrics));
+    this.line(rowLine(this.columns, row));
   }
 
   finished(run: RunRecord): void {

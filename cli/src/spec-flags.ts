@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { RunSpecSchema, type RunSpec } from "@mnist/protocol";
 import { presets, type AugmentSettings } from "@mnist/augment";
+import { costs, specDefaults } from "@mnist/core";
 import { activationByName, costByName, evalSetByName, initByName, resolveRunSpec, SpecError, type ResolvedRunSpec } from "@mnist/training";
 import { UsageError } from "./errors.js";
 import { FlagReader, type FlagValues } from "./flags.js";
@@ -118,7 +119,7 @@ export function runSpecFromFlags(command: string, values: SpecFlagValues): RunSp
     name: values.name ?? "",
     sizes: values.sizes === undefined ? [] : reader.integers("sizes", values.sizes)!.map((size) => negative("sizes", size)!),
     activation: activationByName[reader.choice("activation", values.activation, ["sigmoid", "tanh", "relu"] as const) ?? "sigmoid"],
-    cost: costByName[reader.choice("cost", values.cost, ["cross-entropy", "quadratic", "log-likelihood"] as const) ?? "cross-entropy"],
+    cost: costByName[reader.choice("cost", values.cost, costs) ?? specDefaults.cost],
     init: initByName[reader.choice("init", values.init, ["default", "large"] as const) ?? "default"],
     epochs: negative("epochs", reader.integer("epochs", values.epochs)),
     miniBatch: negative("mb", reader.integer("mb", values.mb)),

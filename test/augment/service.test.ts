@@ -244,28 +244,40 @@ describe("the augment service over NATS", () => {
     expect(held.some((count) => count > 0)).toBe(true);
   });
 
-  it("finishes an accepted request on SIGTERM before exiting 0", async () => {
-    // The replica with two slots from the three-replica test; the others stop first.
-    const replica = replicas[2]!;
+  it("finishes the requests it accepted on SIGTERM before exiting 0", async () => {
+    // The first replica, with one slot, alone on the subject: the others stop first.
+    const replica = replicas[0]!;
     for (const other of replicas.filter((candidate) => candidate !== replica)) {
       if (other.child.exitCode === null && other.child.signalCode === null) {
         other.child.kill("SIGTERM");
         expect(await other.exited).toBe(0);
       }
     }
+    // Four requests queue behind the one slot, answered in order. SIGTERM goes out as the first
+    // one's last example arrives: the other three are accepted and unanswered then, with about
+    // 0.1 s of work each still to do.
+    const requests = 4;
+    const perRequest = 10_000;
     const inbox = createInbox();
     let examples = 0;
-    const sub = nc.subscribe(inbox, { callback: (_, message) => void (examples += fromBinary(SampleBatchSchema, message.data).indices.length) });
-    nc.publish(subject, toBinary(SliceRequestSchema, create(SliceRequestSchema, { runId: "run-term", seed: 5n, epoch: 0, start: 0, count: 10_000, augment: presets.elastic })), { reply: inbox });
-    await nc.flush();
-    await sleep(40);
-    const examplesAtSignal = examples;
-    replica.child.kill("SIGTERM");
+    const sub = nc.subscribe(inbox, {
+      callback: (_, message) => {
+        const before = examples;
+        examples += fromBinary(SampleBatchSchema, message.data).indices.length;
+        if (before < perRequest && examples >= perRequest) replica.child.kill("SIGTERM");
+      },
+    });
+    for (let slice = 0; slice < requests; slice++) {
+      const request = create(SliceRequestSchema, { runId: "run-term", seed: 5n, epoch: 0, slice, start: slice * perRequest, count: perRequest, augment: presets.elastic });
+      nc.publish(subject, toBinary(SliceRequestSchema, request), { reply: inbox });
+    }
     expect(await replica.exited).toBe(0);
-    await waitFor("all 10,000 examples", () => (examples >= 10_000 ? true : undefined), 5000);
+    await waitFor("every example of the accepted requests", () => (examples >= requests * perRequest ? true : undefined), 10_000);
     sub.unsubscribe();
-    expect(examples).toBe(10_000);
-    if (examplesAtSignal < 10_000) expect(replica.logs.map((line) => line.msg)).toContain("augment finishing accepted requests");
+    expect(examples).toBe(requests * perRequest);
+    const finishing = replica.logs.find((line) => line.msg === "augment finishing accepted requests");
+    expect(finishing, "SIGTERM met requests accepted and not yet answered").toBeDefined();
+    expect((finishing!.inFlight as number) + (finishing!.queued as number)).toBeGreaterThanOrEqual(1);
     expect(replica.logs.map((line) => line.msg)).toContain("augment stopped");
   });
 });

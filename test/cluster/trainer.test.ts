@@ -33,25 +33,33 @@ afterAll(async () => {
 });
 
 describe("TrainerService", () => {
-  it("trains one epoch, waits for the decision, pauses, resumes with the decided eta and stops", async () => {
+  it("trains one epoch, waits for the decision, holds a paused run at the next epoch, resumes it and stops", async () => {
     const started = await client.startRun({ runId: "run-a", spec });
     expect(started).toMatchObject({ trainerId: "trainer-under-test", startEpoch: 0 });
     expect((await client.startRun({ runId: "run-a", spec })).startEpoch).toBe(0); // idempotent
 
     await waitForLog(trainer, (line) => line.msg === "epoch trained" && line.run === "run-a" && line.epoch === 0);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(trained("run-a")).toEqual([0]); // no decision, no next epoch
-
     await client.pauseRun({ runId: "run-a" });
     await client.decide({ runId: "run-a", epoch: 0, decision: Decision.DECAY_ETA, eta: 0.25, reason: "" });
+    // The decision lets the loop on to epoch 1, where the pause stops it: "run paused" is the
+    // loop's own line at that gate, so its log shows whatever it trained before getting there.
+    await waitForLog(trainer, (line) => line.msg === "run paused" && line.run === "run-a" && line.epoch === 1);
+    expect(trained("run-a")).toEqual([0]); // no decision, no next epoch
     const paused = await client.getStatus({});
     expect(paused.runs).toEqual([expect.objectContaining({ runId: "run-a", epoch: 1, eta: 0.25, paused: true })]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(trained("run-a")).toEqual([0]);
 
+    // Changed while the run is held: an epoch 1 begun before this call, without the decision or
+    // despite the pause, would have trained with 0.5 or 0.25.
+    await client.setLearningRate({ runId: "run-a", eta: 0.125 });
     await client.resumeRun({ runId: "run-a" });
     const second = await waitForLog(trainer, (line) => line.msg === "epoch trained" && line.run === "run-a" && line.epoch === 1);
-    expect(second.eta).toBe(0.25);
+    expect(second.eta).toBe(0.125);
+    expect(trained("run-a")).toEqual([0, 1]);
+
+    // And a decided eta is the one the next epoch trains with.
+    await client.decide({ runId: "run-a", epoch: 1, decision: Decision.DECAY_ETA, eta: 0.0625, reason: "" });
+    const third = await waitForLog(trainer, (line) => line.msg === "epoch trained" && line.run === "run-a" && line.epoch === 2);
+    expect(third.eta).toBe(0.0625);
 
     await client.stopTraining({ runId: "run-a", reason: "test over" });
     expect((await client.getStatus({})).runs).toEqual([]);

@@ -76,96 +76,92 @@ function durationMs(value: string): number {
   return total;
 }
 
-if (!existsSync(composePath)) {
-  describe("deploy/docker-compose.yml", () => {
-    it.skip("does not exist yet: nothing to check (these tests run once it does)", () => undefined);
-  });
-} else {
-  describe("deploy/docker-compose.yml agrees with the services", () => {
-    const compose = parseYamlDocuments(readFileSync(composePath, "utf8"), composePath, { merge: true })[0] as { services: Record<string, ComposeService> };
+describe("deploy/docker-compose.yml agrees with the services", () => {
+  const compose = parseYamlDocuments(readFileSync(composePath, "utf8"), composePath, { merge: true })[0] as { services: Record<string, ComposeService> };
 
-    /** Services of the pipeline's image, by Compose name, with the service each runs (its command's first word). */
-    function pipelineServices(): { name: string; definition: ComposeService; service: ServiceName }[] {
-      return Object.entries(compose.services)
-        .filter(([, definition]) => definition.image?.split(/[:@]/)[0]!.split("/").at(-1) === image)
-        .map(([name, definition]) => {
-          const service = words(definition.command)[0];
-          if (!isServiceName(service)) throw new Error(`${composePath}: service ${name} runs ${JSON.stringify(definition.command)}, not one of ${serviceNames.join(", ")}`);
-          return { name, definition, service };
-        });
+  /** Services of the pipeline's image, by Compose name, with the service each runs (its command's first word). */
+  function pipelineServices(): { name: string; definition: ComposeService; service: ServiceName }[] {
+    return Object.entries(compose.services)
+      .filter(([, definition]) => definition.image?.split(/[:@]/)[0]!.split("/").at(-1) === image)
+      .map(([name, definition]) => {
+        const service = words(definition.command)[0];
+        if (!isServiceName(service)) throw new Error(`${composePath}: service ${name} runs ${JSON.stringify(definition.command)}, not one of ${serviceNames.join(", ")}`);
+        return { name, definition, service };
+      });
+  }
+
+  it("parses, and runs each of the three services of the pipeline's image", () => {
+    expect(Object.keys(compose.services).length).toBeGreaterThan(0);
+    expect(pipelineServices().map(({ service }) => service).sort()).toEqual([...serviceNames].sort());
+  });
+
+  it("gives the image's entrypoint, deploy/docker-entrypoint.sh, commands it accepts, healthchecks included", () => {
+    const entrypoint = imageEntrypoint();
+    expect(entrypoint.at(-1), "deploy/Dockerfile's ENTRYPOINT").toMatch(/\/deploy\/docker-entrypoint\.sh$/);
+    const accepted = entrypointCommands();
+    for (const { name, definition, service } of pipelineServices()) {
+      // An `entrypoint` would bypass the script that picks the program from the command.
+      expect(definition.entrypoint, `${name}: entrypoint`).toBeUndefined();
+      expect(entrypointProblem(words(definition.command), accepted), `${name}: command`).toBeUndefined();
+      // Every service of the pipeline has a healthcheck: its gRPC health, asked through the entrypoint.
+      const healthcheck = definition.healthcheck;
+      expect(healthcheck?.test, `${name}: healthcheck`).toBeDefined();
+      expect(healthcheck!.disable, `${name}: healthcheck disabled`).toBeFalsy();
+      // test: "CMD-SHELL cmd", ["CMD", prog, args...], ["CMD-SHELL", "cmd"] or a plain string (CMD-SHELL).
+      const test = Array.isArray(healthcheck!.test)
+        ? healthcheck!.test[0] === "CMD-SHELL"
+          ? words(healthcheck!.test[1])
+          : words(healthcheck!.test.slice(1))
+        : words(healthcheck!.test);
+      const script = test.findIndex((word) => word.endsWith("/docker-entrypoint.sh"));
+      expect(test[script], `${name}: healthcheck runs the image's entrypoint`).toBe(entrypoint.at(-1));
+      const args = test.slice(script + 1);
+      expect(entrypointProblem(args, accepted), `${name}: healthcheck ${args.join(" ")}`).toBeUndefined();
+      // Probing another service's default port would report this one unhealthy.
+      expect(args, `${name}: healthcheck`).toEqual(["healthcheck", service]);
     }
-
-    it("parses, and runs each of the three services of the pipeline's image", () => {
-      expect(Object.keys(compose.services).length).toBeGreaterThan(0);
-      expect(pipelineServices().map(({ service }) => service).sort()).toEqual([...serviceNames].sort());
-    });
-
-    it("gives the image's entrypoint, deploy/docker-entrypoint.sh, commands it accepts, healthchecks included", () => {
-      const entrypoint = imageEntrypoint();
-      if (entrypoint) expect(entrypoint.at(-1), "deploy/Dockerfile's ENTRYPOINT").toMatch(/\/deploy\/docker-entrypoint\.sh$/);
-      const accepted = entrypointCommands();
-      for (const { name, definition, service } of pipelineServices()) {
-        // An `entrypoint` would bypass the script that picks the program from the command.
-        expect(definition.entrypoint, `${name}: entrypoint`).toBeUndefined();
-        expect(entrypointProblem(words(definition.command), accepted), `${name}: command`).toBeUndefined();
-        if (definition.healthcheck?.test === undefined || definition.healthcheck.disable) continue;
-        // test: "CMD-SHELL cmd", ["CMD", prog, args...], ["CMD-SHELL", "cmd"] or a plain string (CMD-SHELL).
-        const test = Array.isArray(definition.healthcheck.test)
-          ? definition.healthcheck.test[0] === "CMD-SHELL"
-            ? words(definition.healthcheck.test[1])
-            : words(definition.healthcheck.test.slice(1))
-          : words(definition.healthcheck.test);
-        const script = test.findIndex((word) => word.endsWith("/docker-entrypoint.sh"));
-        if (script < 0) continue;
-        if (entrypoint) expect(test[script], `${name}: healthcheck runs the image's entrypoint`).toBe(entrypoint.at(-1));
-        const args = test.slice(script + 1);
-        expect(entrypointProblem(args, accepted), `${name}: healthcheck ${args.join(" ")}`).toBeUndefined();
-        // Probing another service's default port would report this one unhealthy.
-        expect(args, `${name}: healthcheck`).toEqual(["healthcheck", service]);
-      }
-    });
-
-    it("sets only variables each service reads, with values it accepts, and NATS_URL names the Compose NATS service", () => {
-      for (const { name, definition, service } of pipelineServices()) {
-        const env = composeEnv(definition);
-        expect(checkServiceEnv(service, env).problems, name).toEqual([]);
-        expect(env.NATS_URL, `${name}: NATS_URL (the default 127.0.0.1 is the container itself)`).toBeDefined();
-        for (const url of env.NATS_URL!.split(",")) {
-          const nats = compose.services[new URL(url).hostname];
-          expect(nats?.image ?? "(no such service)", `${name}: NATS_URL ${url} names a Compose service running NATS`).toMatch(/^nats[:@]/);
-        }
-      }
-    });
-
-    it("takes the bearer token from a Compose secret mounted as a file, never from an environment value", () => {
-      const secrets = (compose as { secrets?: Record<string, { file?: string }> }).secrets ?? {};
-      expect(secrets.auth_token?.file, "secrets.auth_token.file").toBeDefined();
-      for (const { name, definition } of pipelineServices()) {
-        const env = composeEnv(definition);
-        expect(env.AUTH_TOKEN, `${name}: AUTH_TOKEN`).toBeUndefined();
-        expect(env.AUTH_TOKEN_FILE, `${name}: AUTH_TOKEN_FILE`).toBe("/run/secrets/auth_token");
-        expect((definition as { secrets?: (string | { source: string })[] }).secrets?.map((secret) => (typeof secret === "string" ? secret : secret.source)), `${name}: secrets`).toContain("auth_token");
-      }
-    });
-
-    it("publishes each service's own gRPC port, and gives it time for its graceful stop", () => {
-      for (const { name, definition, service } of pipelineServices()) {
-        const { config } = checkServiceEnv(service, composeEnv(definition));
-        for (const entry of [...(definition.ports ?? []), ...(definition.expose ?? []).map((port) => Number(port))]) {
-          expect(containerPort(entry), `${name}: port ${JSON.stringify(entry)}`).toBe(config!.GRPC_PORT);
-        }
-        // Compose's default is 10 s; SIGKILL before SHUTDOWN_GRACE_MS cuts the graceful stop short.
-        expect(durationMs(definition.stop_grace_period ?? "10s"), `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`).toBeGreaterThan(config!.SHUTDOWN_GRACE_MS);
-      }
-    });
-
-    it("the helpers read Compose's forms: interpolation defaults, port mappings, durations", () => {
-      expect(interpolate("${EVALUATOR_PORT:-50051}:50051")).toBe("50051:50051");
-      expect(interpolate("a$${B}${C}$D")).toBe("a${B}");
-      expect(containerPort("127.0.0.1:${P-8080}:50052/tcp")).toBe(50052);
-      expect(containerPort({ target: 50053 })).toBe(50053);
-      expect(durationMs("1m30s")).toBe(90_000);
-      expect(composeEnv({ environment: ["A=1", "B", "C=x=y"] })).toEqual({ A: "1", C: "x=y" });
-    });
   });
-}
+
+  it("sets only variables each service reads, with values it accepts, and NATS_URL names the Compose NATS service", () => {
+    for (const { name, definition, service } of pipelineServices()) {
+      const env = composeEnv(definition);
+      expect(checkServiceEnv(service, env).problems, name).toEqual([]);
+      expect(env.NATS_URL, `${name}: NATS_URL (the default 127.0.0.1 is the container itself)`).toBeDefined();
+      for (const url of env.NATS_URL!.split(",")) {
+        const nats = compose.services[new URL(url).hostname];
+        expect(nats?.image ?? "(no such service)", `${name}: NATS_URL ${url} names a Compose service running NATS`).toMatch(/^nats[:@]/);
+      }
+    }
+  });
+
+  it("takes the bearer token from a Compose secret mounted as a file, never from an environment value", () => {
+    const secrets = (compose as { secrets?: Record<string, { file?: string }> }).secrets ?? {};
+    expect(secrets.auth_token?.file, "secrets.auth_token.file").toBeDefined();
+    for (const { name, definition } of pipelineServices()) {
+      const env = composeEnv(definition);
+      expect(env.AUTH_TOKEN, `${name}: AUTH_TOKEN`).toBeUndefined();
+      expect(env.AUTH_TOKEN_FILE, `${name}: AUTH_TOKEN_FILE`).toBe("/run/secrets/auth_token");
+      expect((definition as { secrets?: (string | { source: string })[] }).secrets?.map((secret) => (typeof secret === "string" ? secret : secret.source)), `${name}: secrets`).toContain("auth_token");
+    }
+  });
+
+  it("publishes each service's own gRPC port, and gives it time for its graceful stop", () => {
+    for (const { name, definition, service } of pipelineServices()) {
+      const { config } = checkServiceEnv(service, composeEnv(definition));
+      for (const entry of [...(definition.ports ?? []), ...(definition.expose ?? []).map((port) => Number(port))]) {
+        expect(containerPort(entry), `${name}: port ${JSON.stringify(entry)}`).toBe(config!.GRPC_PORT);
+      }
+      // Compose's default is 10 s; SIGKILL before SHUTDOWN_GRACE_MS cuts the graceful stop short.
+      expect(durationMs(definition.stop_grace_period ?? "10s"), `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`).toBeGreaterThan(config!.SHUTDOWN_GRACE_MS);
+    }
+  });
+
+  it("the helpers read Compose's forms: interpolation defaults, port mappings, durations", () => {
+    expect(interpolate("${EVALUATOR_PORT:-50051}:50051")).toBe("50051:50051");
+    expect(interpolate("a$${B}${C}$D")).toBe("a${B}");
+    expect(containerPort("127.0.0.1:${P-8080}:50052/tcp")).toBe(50052);
+    expect(containerPort({ target: 50053 })).toBe(50053);
+    expect(durationMs("1m30s")).toBe(90_000);
+    expect(composeEnv({ environment: ["A=1", "B", "C=x=y"] })).toEqual({ A: "1", C: "x=y" });
+  });
+});

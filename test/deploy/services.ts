@@ -1,7 +1,7 @@
 // What the deployment manifests have to agree with: each service's environment variables
 // (the same specs the services load at start-up) and the image entrypoint's commands.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { commonSpec, ConfigError, loadConfig, type CommonConfig, type EnvSpec } from "@mnist/runtime";
 import { augmentEnv, augmentGrpcPort } from "../../services/augment/src/config.js";
@@ -96,13 +96,9 @@ export function runEntrypoint(args: readonly string[]): { status: number | null;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/**
- * The image's ENTRYPOINT from deploy/Dockerfile (its exec form), or undefined when there is no
- * Dockerfile: the commands manifests give the image go to this program.
- */
-export function imageEntrypoint(): string[] | undefined {
+/** The image's ENTRYPOINT from deploy/Dockerfile (its exec form): the commands manifests give the image go to this program. */
+export function imageEntrypoint(): string[] {
   const dockerfile = join(repoRoot, "deploy/Dockerfile");
-  if (!existsSync(dockerfile)) return undefined;
   const line = readFileSync(dockerfile, "utf8")
     .split("\n")
     .filter((candidate) => /^ENTRYPOINT\s/i.test(candidate))

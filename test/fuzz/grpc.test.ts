@@ -33,7 +33,7 @@ import {
 import { resolveRunSpec, splitmix64 } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
-import { rssBytes, runNodeMeasured } from "../harness/memory.js";
+import { boundedHeap, rssBytes, runNodeMeasured } from "../harness/memory.js";
 import type { StartedService } from "../harness/services.js";
 
 /**
@@ -47,7 +47,7 @@ import type { StartedService } from "../harness/services.js";
  */
 
 const seed = BigInt(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
-// Until the services' heaps have grown to their working size (see serviceHeap): about 4,000 calls here.
+// Until the services' heaps have grown to their working size (see boundedHeap): about 4,000 calls here.
 const warmUpCalls = 5_000;
 const fuzzCalls = 10_000;
 /** Calls in flight at once: enough to keep both servers busy, few enough to keep the deadlines. */
@@ -57,13 +57,6 @@ const maxReceiveBytes = 4 * 1024 * 1024;
 const callDeadlineMs = 20_000;
 // Trains through the first part of the barrage, on the second trainer.
 const canary: Shape = { epochs: 6, trainLimit: 20_000, hidden: 30, decayAfter: 0 };
-/**
- * V8 collects old garbage when it likes: without a bound, a service's heap grows by megabytes of
- * garbage per thousand calls until a full collection, and RSS says nothing about leaks. With the
- * old space bounded, garbage is collected as it piles up, RSS is flat unless something is kept,
- * and a leak ends in growth (and, long enough, an out-of-memory crash) instead of hiding.
- */
-const serviceHeap = { NODE_OPTIONS: "--max-old-space-size=64" };
 /** A run the test starts itself on the fuzzed trainer, so that trainer is full and its calls have a real run to aim at. */
 const holder = "fuzz-holder";
 const holderSpec = create(RunSpecSchema, { sizes: [784, 10, 10], trainLimit: 1000, epochs: 5, eta: 0.5 });
@@ -273,7 +266,7 @@ const dir = mkdtempSync(join(tmpdir(), "mnist-fuzz-grpc-"));
 
 beforeAll(async () => {
   console.log(`gRPC fuzz seed ${seed} (FUZZ_SEED=${seed} npx vitest run test/fuzz/grpc.test.ts repeats it)`);
-  cluster = await startCluster({ env: serviceHeap });
+  cluster = await startCluster({ env: boundedHeap });
   fuzzedTrainer = cluster.trainers[0]!;
   runs = createClient(RunService, cluster.server);
   trainer = createClient(TrainerService, fuzzedTrainer.address);
@@ -531,7 +524,9 @@ describe("a corrupt checkpoint behind GetNetwork", () => {
     victimId = (await runs.launchRun({ spec: tiny })).runId;
     canaryId = await launch(cluster, canary);
     canaryTrainer = await cluster.startTrainer();
-    for await (const { event } of runs.watchRun({ runId: victimId })) if (event.case === "finished") expect(event.value.state).toBe(RunState.FINISHED);
+    let finished: RunState | undefined;
+    for await (const { event } of runs.watchRun({ runId: victimId })) if (event.case === "finished") finished = event.value.state;
+    expect(finished, "the victim's watch ends with its finished record").toBe(RunState.FINISHED);
     const { run } = await runs.getRun({ runId: victimId });
     const best = checkpointObjectName(victimId, run!.bestEpoch);
     const nats = await connect({ servers: cluster.nats.url });

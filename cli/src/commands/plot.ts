@@ -53,8 +53,8 @@ export function epochRecordsFromLog(text: string, source: string): EpochLog {
 }
 
 /**
- * Writes records from any source (a log today, a cluster run later) as .png or .svg; the one place
- * that turns a bad record into the command's usage error.
+ * Writes records from either source (a JSON-lines log, or a cluster run's record) as .png or
+ * .svg; the one place that turns a bad record into the command's usage error.
  */
 export async function plotRecords(records: EpochRecord[], out: string, options: PlotOptions): Promise<void> {
   try {

@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminal, splitmix64 } from "@mnist/training";
+import { isTerminal, runDefaults, splitmix64 } from "@mnist/training";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
@@ -72,7 +72,7 @@ function specAt(base: RunSpec, point: Point, index: number): RunSpec {
   if (point.lambda !== undefined) spec.lambda = point.lambda;
   if (point.miniBatch !== undefined) spec.miniBatch = point.miniBatch;
   if (point.hidden !== undefined) {
-    const sizes = base.sizes.length > 0 ? base.sizes : [784, 30, 10];
+    const sizes = base.sizes.length > 0 ? base.sizes : runDefaults.sizes;
     spec.sizes = [sizes[0]!, ...point.hidden, sizes.at(-1)!];
   }
   return spec;
@@ -145,10 +145,10 @@ export const sweepCommand: Command = {
           rank: rank + 1,
           run: run.runId,
           name: spec.name,
-          eta: spec.eta ?? 0.5,
+          eta: spec.eta ?? runDefaults.eta,
           lambda: spec.lambda,
-          miniBatch: spec.miniBatch ?? 10,
-          sizes: spec.sizes.length > 0 ? spec.sizes.join(",") : "784,30,10",
+          miniBatch: spec.miniBatch ?? runDefaults.miniBatch,
+          sizes: (spec.sizes.length > 0 ? spec.sizes : runDefaults.sizes).join(","),
           epochs: run.epochs.length,
           bestValAccuracy: run.bestValAccuracy,
           testAccuracy: run.testAccuracy,

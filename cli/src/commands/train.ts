@@ -1,11 +1,12 @@
 import { writeFileSync } from "node:fs";
 import { checkFitsData, loadMnist, saveNetworkJson, setBlasThreads } from "@mnist/core";
 import { createLogger } from "@mnist/runtime";
-import { score, trainLocally, type EpochReport } from "@mnist/training";
+import { score, trainLocally, type EpochReport, type MonitorFlags } from "@mnist/training";
 import type { Command } from "../command.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
-import { fixed, headerLine, percent, rowLine, type Column } from "../table.js";
+import { epochColumns, type EpochFigure } from "../epoch-table.js";
+import { headerLine, percent, rowLine } from "../table.js";
 
 const usage = [
   "mnistctl train [flags] [--data-dir DIR] [--save model.json] [--threads N] [--json]",
@@ -16,17 +17,10 @@ const usage = [
   "  --threads sets OpenBLAS's threads (default 1): same seed and threads ⇒ same bits.",
 ].join("\n");
 
-const columns: Column<EpochReport>[] = [
-  ["epoch", 5, (r) => String(r.epoch)],
-  ["eta", 11, (r) => String(Number(r.eta.toPrecision(6)))],
-  ["train s", 8, (r) => fixed(r.trainSeconds, 3)],
-  ["images/s", 9, (r) => String(Math.round(r.imagesPerSecond))],
-  ["train cost", 10, (r) => fixed(r.trainCost, 4)],
-  ["train acc", 9, (r) => percent(r.trainAccuracy)],
-  ["eval cost", 9, (r) => fixed(r.evalCost, 4)],
-  ["eval acc", 8, (r) => percent(r.evalAccuracy)],
-  ["decision", 9, (r) => r.decision],
-];
+/** The figures an in-process epoch reports, each when --monitor asks for it. */
+function monitored(monitor: MonitorFlags): (figure: EpochFigure) => boolean {
+  return (figure) => (figure === "trainCost" || figure === "trainAccuracy" || figure === "evalCost" || figure === "evalAccuracy") && monitor[figure];
+}
 
 async function train(argv: string[]): Promise<number> {
   const name = "train";
@@ -47,11 +41,7 @@ async function train(argv: string[]): Promise<number> {
   const mnist = loadMnist(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] });
 
   const logger = values.json ? createLogger("mnistctl") : undefined;
-  const shown = columns.filter(([header]) => {
-    const monitor = spec.monitor;
-    const wanted: Record<string, boolean> = { "train cost": monitor.trainCost, "train acc": monitor.trainAccuracy, "eval cost": monitor.evalCost, "eval acc": monitor.evalAccuracy };
-    return wanted[header] ?? true;
-  });
+  const shown = epochColumns(monitored(spec.monitor));
   if (!logger) process.stdout.write(`${headerLine(shown)}\n`);
   const onEpoch = (report: EpochReport) => {
     if (logger) logger.info(report, "epoch");

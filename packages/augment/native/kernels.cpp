@@ -1,6 +1,10 @@
 // See kernels.h for shapes, coordinates and the PRNG layout.
 #include "kernels.h"
 
+// splitmix64's finaliser (mix64) and increment (GOLDEN_GAMMA): the core's, one definition for
+// both addons (packages/core/native, in binding.gyp's include_dirs).
+#include "rng.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,7 +14,6 @@ namespace aug {
 
 namespace {
 
-constexpr uint64_t GAMMA = 0x9E3779B97F4A7C15ull;
 constexpr double CENTRE = 13.5;
 constexpr int PAD = 32;  // stride of the zero-padded float copy of a source image
 
@@ -24,13 +27,7 @@ enum Slot : uint64_t {
   FIELD = 16,  // PIXELS draws, two 24-bit values each (dx from the high bits, dy from the low)
 };
 
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-inline uint64_t draw_bits(uint64_t key, uint64_t slot) { return mix64(key + (slot + 1) * GAMMA); }
+inline uint64_t draw_bits(uint64_t key, uint64_t slot) { return mix64(key + (slot + 1) * GOLDEN_GAMMA); }
 
 // Uniform in [0, 1) with 53 bits.
 inline double unit(uint64_t key, uint64_t slot) { return (double)(draw_bits(key, slot) >> 11) * 0x1.0p-53; }
@@ -58,9 +55,9 @@ Params params_from(const double* v) {
 }
 
 uint64_t example_key(uint64_t seed, uint32_t epoch, uint32_t index) {
-  uint64_t h = mix64(seed + GAMMA);
-  h = mix64(h + (uint64_t)epoch + GAMMA);
-  return mix64(h + (uint64_t)index + GAMMA);
+  uint64_t h = mix64(seed + GOLDEN_GAMMA);
+  h = mix64(h + (uint64_t)epoch + GOLDEN_GAMMA);
+  return mix64(h + (uint64_t)index + GOLDEN_GAMMA);
 }
 
 void draw_example(const Params& p, uint64_t seed, uint32_t epoch, uint32_t index, Draw* d) {

@@ -33,10 +33,9 @@ export {
 } from "./spec.js";
 export { checkTrainingSet, defaultMnistDir, limitTrainingSet, loadTrainingSet, MNIST_TRAINING_IMAGES, type TrainingSet } from "./dataset.js";
 export { epochOrder, type EpochOrder } from "./order.js";
-export { SliceMaker, type EpochPlan, type SliceData } from "./slices.js";
+export { BYTES_PER_EXAMPLE, SliceMaker, type EpochPlan, type SliceData } from "./slices.js";
 export {
   AUGMENT_QUEUE,
-  BYTES_PER_EXAMPLE,
   checkRunId,
   checkSliceRequest,
   encodeError,

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { RUN_ID_ALLOWED, RUN_ID_PATTERN, SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { AugmentArgumentError } from "./errors.js";
 import { IMAGE_PIXELS } from "./kernels.js";
-import type { EpochPlan, SliceData } from "./slices.js";
+import { BYTES_PER_EXAMPLE, type EpochPlan, type SliceData } from "./slices.js";
 import { checkAugmentSettings, epochSize } from "./spec.js";
 
 /**
@@ -16,8 +16,6 @@ export const SLICE_SUBJECT = "mnist.augment.slice";
 export const AUGMENT_QUEUE = "augment";
 /** A SliceRequest is a few dozen bytes; anything larger than this is refused unread. */
 export const MAX_REQUEST_BYTES = 16 * 1024;
-/** Pixels, label and (at most) a five-byte varint index per example. */
-export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 5;
 /** Room for the part's other fields and the message's framing. */
 export const PART_OVERHEAD_BYTES = 1024;
 

@@ -1,4 +1,4 @@
-import type { SliceData } from "./slices.js";
+import { BYTES_PER_EXAMPLE, type SliceData } from "./slices.js";
 
 /** One slice of an epoch, in order: examples [start, start + count) of the epoch's order. */
 export interface EpochSlice extends SliceData {
@@ -69,7 +69,7 @@ export interface EpochSource {
   close(): Promise<void>;
 }
 
-/** Bytes one slice of `count` examples holds: pixels, labels and indices. */
+/** Bytes one slice of `count` examples holds, at most: pixels, labels and indices. */
 export function sliceBytes(count: number): number {
-  return count * (784 + 1 + 4);
+  return count * BYTES_PER_EXAMPLE;
 }

@@ -111,8 +111,15 @@ export function announcementFault(announcement: CheckpointAnnouncement): string 
   return undefined;
 }
 
+/**
+ * How long an announcement that was not acknowledged waits before it is delivered again: the
+ * consumer's ack wait (a handler still running, an evaluator gone) and the delay after a handler threw.
+ */
+export const defaultRedeliverMs = 30_000;
+
 export interface ConsumeOptions {
   signal: AbortSignal;
+  /** Default defaultRedeliverMs. */
   redeliverMs?: number;
   /** A handler that threw: the announcement is redelivered after `redeliverMs`. */
   onError?: (error: unknown) => void;
@@ -134,7 +141,8 @@ export async function consumeCheckpoints(
 ): Promise<void> {
   await ensureStream(nats);
   const manager = await nats.jetstreamManager();
-  const ackWaitNs = (options.redeliverMs ?? 30_000) * 1_000_000;
+  const redeliverMs = options.redeliverMs ?? defaultRedeliverMs;
+  const ackWaitNs = redeliverMs * 1_000_000;
   const existing = await manager.consumers.info(checkpointStream, durable).catch(() => undefined);
   if (existing) await manager.consumers.update(checkpointStream, durable, { ack_wait: ackWaitNs });
   else await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs });
@@ -163,7 +171,7 @@ export async function consumeCheckpoints(
       message.ack();
     } catch (error) {
       options.onError?.(error);
-      message.nak(options.redeliverMs ?? 1000);
+      message.nak(redeliverMs);
     }
   }
 }

@@ -8,13 +8,15 @@ export {
   consumeCheckpoints,
   type ConsumeOptions,
   CorruptCheckpointError,
+  defaultRedeliverMs,
   deleteCheckpoint,
   latestObjectName,
   publishCheckpoint,
   readCheckpoint,
   reannounceCheckpoint,
 } from "./checkpoints.js";
-export { Heartbeat, heartbeatIntervalMs, leaseMs, liveTrainers, maxRunsPerTrainer, trainerFault, trainersBucket, trainerTtlMs } from "./trainers.js";
+export { Heartbeat, heartbeatIntervalMs, leaseMs, maxRunsPerTrainer, trainerFault, trainersBucket, trainerTtlMs, TrainerView, type TrainerViewOptions } from "./trainers.js";
+export { watchKv } from "./kv-watch.js";
 export { progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
 export { isTransientNatsError, retryWhileTransient } from "./retry.js";
 export { kvKeys } from "./kv-keys.js";

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { TrainerInfoSchema, type TrainerInfo } from "@mnist/protocol";
 import type { KV, NatsConnection } from "nats";
-import { kvKeys } from "./kv-keys.js";
+import { watchKv } from "./kv-watch.js";
 import { perConnection } from "./per-connection.js";
 
 export const trainersBucket = "trainers";
@@ -90,26 +90,95 @@ export function trainerFault(key: string, info: TrainerInfo): string | undefined
   return undefined;
 }
 
+export interface TrainerViewOptions {
+  /** Each entry that is not a trainer's heartbeat (undecodable, inconsistent); it is skipped. */
+  onInvalid?(key: string, reason: "undecodable" | "invalid", detail: string): void;
+  onWatchError?(error: unknown): void;
+  /** A trainer appeared, changed (capacity, runs) or left. */
+  onChange?(): void;
+}
+
+interface Beat {
+  info: TrainerInfo;
+  /** When the server stored the heartbeat. */
+  at: number;
+}
+
 /**
- * The trainers alive now (their heartbeat younger than the bucket's TTL). Entries that are not a
- * trainer's heartbeat (undecodable, inconsistent) are skipped and reported to `onInvalid`.
+ * The trainers as their heartbeats say, kept current by a watch of the `trainers` bucket: no
+ * reads to ask who is alive. A heartbeat older than the TTL is gone from the server without a
+ * word to watchers, so age is judged by the server's timestamp; `confirmGone` asks the server
+ * itself before anything is taken from a trainer, so a clock ahead of the server's never
+ * re-places a run whose trainer still holds its lease.
  */
-export async function liveTrainers(nats: NatsConnection, onInvalid: (key: string, reason: string) => void = () => undefined): Promise<TrainerInfo[]> {
-  const kv = await openTrainers(nats);
-  const trainers: TrainerInfo[] = [];
-  for (const key of await kvKeys(nats, trainersBucket)) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== "PUT") continue;
-    let info: TrainerInfo;
-    try {
-      info = fromBinary(TrainerInfoSchema, entry.value);
-    } catch (error) {
-      onInvalid(key, `undecodable: ${error instanceof Error ? error.message : String(error)}`);
-      continue;
-    }
-    const fault = trainerFault(key, info);
-    if (fault) onInvalid(key, fault);
-    else trainers.push(info);
+export class TrainerView {
+  private readonly beats = new Map<string, Beat>();
+  private readonly watching = new AbortController();
+  private following: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly options: TrainerViewOptions,
+  ) {}
+
+  /** Resolves once the heartbeats stored now have been read. */
+  static async open(nats: NatsConnection, options: TrainerViewOptions = {}): Promise<TrainerView> {
+    const view = new TrainerView(await openTrainers(nats), options);
+    await new Promise<void>((initialized) => {
+      view.following = view.follow(initialized);
+    });
+    return view;
   }
-  return trainers.sort((a, b) => a.trainerId.localeCompare(b.trainerId));
+
+  /** The trainers whose last heartbeat is younger than the TTL, by id. */
+  live(now = Date.now()): TrainerInfo[] {
+    const trainers: TrainerInfo[] = [];
+    for (const [key, { info, at }] of this.beats) {
+      if (now - at < trainerTtlMs) trainers.push(info);
+      // Long gone (its entry expired on the server, silently): forgotten, so heartbeats that come and go leave nothing behind.
+      else if (now - at > 2 * trainerTtlMs) this.beats.delete(key);
+    }
+    return trainers.sort((a, b) => a.trainerId.localeCompare(b.trainerId));
+  }
+
+  /** The live trainer named `trainerId`, if any. */
+  find(trainerId: string): TrainerInfo | undefined {
+    return this.live().find((trainer) => trainer.trainerId === trainerId);
+  }
+
+  /** True when the server holds no heartbeat of `trainerId` any more (expired or deleted). */
+  async confirmGone(trainerId: string): Promise<boolean> {
+    const entry = await this.kv.get(trainerId);
+    return entry?.operation !== "PUT";
+  }
+
+  async stop(): Promise<void> {
+    this.watching.abort();
+    await this.following;
+  }
+
+  private async follow(initialized: () => void): Promise<void> {
+    const options = { onWatchError: (error: unknown) => this.options.onWatchError?.(error), onInitialized: initialized };
+    for await (const entry of watchKv(this.kv, ">", this.watching.signal, options)) {
+      if (entry.operation !== "PUT") {
+        if (this.beats.delete(entry.key)) this.options.onChange?.();
+        continue;
+      }
+      let info: TrainerInfo;
+      try {
+        info = fromBinary(TrainerInfoSchema, entry.value);
+      } catch (error) {
+        this.options.onInvalid?.(entry.key, "undecodable", error instanceof Error ? error.message : String(error));
+        continue;
+      }
+      const fault = trainerFault(entry.key, info);
+      if (fault) {
+        this.options.onInvalid?.(entry.key, "invalid", fault);
+        continue;
+      }
+      const previous = this.beats.get(entry.key)?.info;
+      this.beats.set(entry.key, { info, at: entry.created.getTime() });
+      if (!previous || previous.maxRuns !== info.maxRuns || previous.runIds.join() !== info.runIds.join() || previous.address !== info.address) this.options.onChange?.();
+    }
+  }
 }

@@ -528,15 +528,10 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
 
 }  // namespace
 
-// ---- other modules' registration functions ---------------------------------------------------
-// Each native module exports `void RegisterX(Napi::Env, Napi::Object)`; declare it here, call it in
-// Init below, and add its .cpp to binding.gyp's "sources". For example, the augmentation kernels:
-//   void RegisterAugment(Napi::Env env, Napi::Object exports);   // native/augment.cpp
-// ------------------------------------------------------------------------------------------------
-
+// The core's entries only: the augmentation kernels are an addon of their own (packages/augment),
+// which shares this directory's headers (rng.h, napi_checks.h) through its binding.gyp.
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     RegisterCore(env, exports);
-    // RegisterAugment(env, exports);
     return exports;
 }
 

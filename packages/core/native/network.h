@@ -21,6 +21,7 @@
 #define MAX_LAYERS 16  // weight layers; the TypeScript side allows at most this many
 
 enum { ACT_SIGMOID = 0, ACT_TANH = 1, ACT_RELU = 2 };
+// The layout's cost: costCodes[...].native in src/options.ts (test/costs.test.ts checks they agree).
 enum { COST_QUADRATIC = 0, COST_CROSS_ENTROPY = 1, COST_LOG_LIKELIHOOD = 2 };
 
 typedef struct {

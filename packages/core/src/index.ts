@@ -3,6 +3,7 @@ export { CoreError, type CoreErrorCode } from "./errors.js";
 export type { Seed } from "./validate.js";
 export {
   activations,
+  costCodes,
   costs,
   inits,
   specDefaults,

@@ -1,6 +1,6 @@
 import { CoreError, invalidArgument } from "./errors.js";
 import { native } from "./native.js";
-import { activations, inferenceBatch, mnistShape, paramCount, resolveCostOptions, resolveSpec, type CostOptions, type NetworkSpec, type NetworkSpecInput } from "./options.js";
+import { activations, costCodes, inferenceBatch, mnistShape, paramCount, resolveCostOptions, resolveSpec, type CostOptions, type NetworkSpec, type NetworkSpecInput } from "./options.js";
 import { checkInputs, checkInteger, checkLabels, checkObject, checkSeed, type Seed } from "./validate.js";
 
 /**
@@ -46,12 +46,7 @@ export function layerView(network: Network, l: number): LayerView {
 
 /** The Int32Array every native call takes: [activation, cost, ...sizes]. */
 export function nativeLayout(spec: NetworkSpec): Int32Array {
-  return Int32Array.from([activations.indexOf(spec.activation), costIndex(spec), ...spec.sizes]);
-}
-
-function costIndex(spec: NetworkSpec): number {
-  // native/network.h: COST_QUADRATIC = 0, COST_CROSS_ENTROPY = 1, COST_LOG_LIKELIHOOD = 2
-  return { quadratic: 0, "cross-entropy": 1, "log-likelihood": 2 }[spec.cost];
+  return Int32Array.from([activations.indexOf(spec.activation), costCodes[spec.cost].native, ...spec.sizes]);
 }
 
 export function createNetwork(spec: NetworkSpecInput, seed: Seed): Network {

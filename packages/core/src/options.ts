@@ -7,12 +7,26 @@ export const activations = ["sigmoid", "tanh", "relu"] as const;
 /** Activation of the hidden layers. The output layer follows from the cost. */
 export type ActivationName = (typeof activations)[number];
 
-export const costs = ["cross-entropy", "quadratic", "log-likelihood"] as const;
+/**
+ * Every cost with the numbers it is written down as: the one table of them.
+ * - `checkpoint`: its code in the binary checkpoint format (serialize.ts). Stored checkpoints hold
+ *   these codes, so they never change; a new cost takes a new code.
+ * - `native`: native/network.h's COST_* value, the cost in the layout every native call takes
+ *   (test/costs.test.ts checks the header agrees).
+ * The protocol's Cost enum (proto/mnist/v1/network.proto) has numbers of its own on the wire;
+ * @mnist/training maps it to these names, and its spec test checks the mapping covers each once.
+ */
+export const costCodes = {
+  "cross-entropy": { checkpoint: 0, native: 1 },
+  quadratic: { checkpoint: 1, native: 0 },
+  "log-likelihood": { checkpoint: 2, native: 2 },
+} as const satisfies Record<string, { checkpoint: number; native: number }>;
 /**
  * Output layer and cost together: "quadratic" and "cross-entropy" use sigmoid outputs,
  * "log-likelihood" uses a softmax output.
  */
-export type CostName = (typeof costs)[number];
+export type CostName = keyof typeof costCodes;
+export const costs = Object.keys(costCodes) as readonly CostName[];
 
 export const inits = ["default", "large"] as const;
 /** "default": weights N(0, 1/n_in), biases N(0, 1). "large": both N(0, 1), as in chapter 1. */

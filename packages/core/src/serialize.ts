@@ -1,7 +1,7 @@
 import { crc32 } from "node:zlib";
 import { corruptData, invalidArgument, show } from "./errors.js";
 import { checkNetwork, layerView, networkFrom, type Network } from "./network.js";
-import { activations, costs, maxLayerSize, maxWeightLayers, paramCount, resolveSpec, type ActivationName, type CostName } from "./options.js";
+import { activations, costCodes, costs, maxLayerSize, maxWeightLayers, paramCount, resolveSpec, type ActivationName, type CostName } from "./options.js";
 
 // ---------------------------------------------------------------------------------------------
 // The chapter's JSON format (network2.save / network2.load):
@@ -119,7 +119,7 @@ export function networkFromJson(data: unknown, source = "network JSON"): Network
 //   8   u32 number of sizes S
 //   12  u32 × S sizes
 //   ..  u32 activation (0 sigmoid, 1 tanh, 2 relu)
-//   ..  u32 cost (0 cross-entropy, 1 quadratic, 2 log-likelihood)
+//   ..  u32 cost (costCodes' checkpoint codes: 0 cross-entropy, 1 quadratic, 2 log-likelihood)
 //   ..  u32 flags (bit 0: velocities follow the params)
 //   ..  u32 parameter count P (redundant with sizes: a cross-check)
 //   ..  f32 × P params, then f32 × P velocities if flagged
@@ -156,7 +156,7 @@ export function encodeCheckpoint(network: Network, velocities?: Float32Array): U
   u32(sizes.length);
   for (const size of sizes) u32(size);
   u32(activations.indexOf(net.spec.activation));
-  u32(costs.indexOf(net.spec.cost));
+  u32(costCodes[net.spec.cost].checkpoint);
   u32(velocities ? 1 : 0);
   u32(P);
   for (const source of velocities ? [net.params, velocities] : [net.params]) {
@@ -195,8 +195,9 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "checkpoint"): Chec
   }
   const activation = activations[u32()];
   if (activation === undefined) throw bad(`unknown activation code ${view.getUint32(at - 4, true)}`);
-  const cost = costs[u32()];
-  if (cost === undefined) throw bad(`unknown cost code ${view.getUint32(at - 4, true)}`);
+  const costCode = u32();
+  const cost = costs.find((name) => costCodes[name].checkpoint === costCode);
+  if (cost === undefined) throw bad(`unknown cost code ${costCode}`);
   const flags = u32();
   if ((flags & ~1) !== 0) throw bad(`unknown flags 0x${flags.toString(16)}`);
   const P = u32();

@@ -2,7 +2,7 @@
 import { file_grpc_health_v1_health } from "./gen/grpc/health/v1/health_pb.js";
 import { file_mnist_v1_augment } from "./gen/mnist/v1/augment_pb.js";
 import { file_mnist_v1_network } from "./gen/mnist/v1/network_pb.js";
-import { file_mnist_v1_run } from "./gen/mnist/v1/run_pb.js";
+import { file_mnist_v1_run, type EpochMetrics } from "./gen/mnist/v1/run_pb.js";
 import { file_mnist_v1_trainer } from "./gen/mnist/v1/trainer_pb.js";
 
 export * from "./gen/grpc/health/v1/health_pb.js";
@@ -27,3 +27,31 @@ export const protocolFiles = [
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** RUN_ID_PATTERN in words, for error messages. */
 export const RUN_ID_ALLOWED = "1 to 128 letters, digits, '_' or '-', first a letter or digit";
+
+/**
+ * An epoch's figures as JSON lines carry them (the evaluator's "epoch" log line, `mnistctl run
+ * --json` and `watch --json`): these names, in this order; the optional ones only when measured.
+ * A line adds its own context (run, msg) and the decision.
+ */
+export const epochJsonFields = [
+  "epoch",
+  "eta",
+  "valAccuracy",
+  "valCost",
+  "trainCost",
+  "trainAccuracy",
+  "testAccuracy",
+  "trainSeconds",
+  "imagesPerSecond",
+] as const satisfies readonly (keyof EpochMetrics)[];
+export type EpochJsonField = (typeof epochJsonFields)[number];
+
+/** The epoch's figures for a JSON line: each of epochJsonFields it has, in that order. */
+export function epochJson(metrics: EpochMetrics): Partial<Record<EpochJsonField, number>> {
+  const fields: Partial<Record<EpochJsonField, number>> = {};
+  for (const field of epochJsonFields) {
+    const value = metrics[field];
+    if (value !== undefined) fields[field] = value;
+  }
+  return fields;
+}

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Rejections } from "../src/index.js";
 
 /** A real pino logger whose JSON lines are kept. */
@@ -36,12 +36,30 @@ describe("Rejections", () => {
   });
 
   it("logs the totals each interval in which they changed, and only then", async () => {
-    const { logger, lines } = capture();
-    const rejections = new Rejections(logger, { intervalMs: 50 }).start();
-    rejections.reject("progress", "invalid");
-    await new Promise((resolve) => setTimeout(resolve, 180));
-    rejections.stop();
-    await settle();
-    expect(lines.filter((line) => line.msg === "rejections")).toHaveLength(1);
+    // The interval's clock is the test's: each tick happens when the test says, so "no line in
+    // this interval" is checked after that interval has ended, not after a guess at how long it takes.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      const { logger, lines } = capture();
+      const totals = () => lines.filter((line) => line.msg === "rejections").map((line) => line.rejected);
+      const rejections = new Rejections(logger, { intervalMs: 50 }).start();
+      rejections.reject("progress", "invalid");
+      expect(totals()).toEqual([]);
+      vi.advanceTimersByTime(50);
+      await settle();
+      expect(totals()).toEqual([1]);
+      vi.advanceTimersByTime(100); // two intervals without a rejection
+      await settle();
+      expect(totals()).toEqual([1]);
+      rejections.reject("progress", "invalid");
+      vi.advanceTimersByTime(50);
+      await settle();
+      expect(totals()).toEqual([1, 2]);
+      rejections.stop(); // nothing new since the last line
+      await settle();
+      expect(totals()).toEqual([1, 2]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,11 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
 import { AugmentArgumentError, checkAugmentSettings, isIdentity } from "@mnist/augment";
-import { networkLimits, paramCount } from "@mnist/core";
+import { networkLimits, paramCount, type CostName } from "@mnist/core";
 import { SpecError } from "./errors.js";
 
+export type { CostName };
 export type ActivationName = "sigmoid" | "tanh" | "relu";
-export type CostName = "cross-entropy" | "quadratic" | "log-likelihood";
 export type InitName = "default" | "large";
 export type EvalSetName = "validation" | "test";
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { costs, specDefaults } from "@mnist/core";
 import { Activation, Cost } from "@mnist/protocol";
-import { runSpec, SpecError } from "../src/index.js";
+import { costByName, runSpec, SpecError } from "../src/index.js";
 
 describe("run specs", () => {
   it("fills the defaults in one place", () => {
@@ -9,6 +10,12 @@ describe("run specs", () => {
     expect(spec.monitor).toEqual({ trainCost: false, trainAccuracy: false, evalCost: false, evalAccuracy: true, testAccuracy: false });
     expect(spec.stopping).toEqual({ earlyStopPatience: 0, decayAfter: 0, decayFactor: 0.5, minEtaFraction: 1 / 1024 });
     expect(spec.augment).toBeUndefined();
+  });
+
+  it("maps the protocol's Cost enum onto the core's costs, each once and back to itself", () => {
+    expect(costs.map((name) => runSpec({ cost: costByName[name] }).cost)).toEqual([...costs]);
+    expect(new Set(costs.map((name) => costByName[name])).size).toBe(costs.length);
+    expect(runSpec({ cost: Cost.UNSPECIFIED }).cost).toBe(specDefaults.cost);
   });
 
   it("keeps what is given", () => {

@@ -2,6 +2,7 @@
 // deployment tests check manifests against this spec) does not start the service.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { defaultRedeliverMs } from "@mnist/cluster";
 import { ConfigError, env, type Variable } from "@mnist/runtime";
 
 export const evaluatorGrpcPort = 50051;
@@ -23,5 +24,5 @@ export const evaluatorEnv = {
   // The durable JetStream consumer of checkpoint announcements: a restarted evaluator resumes it.
   EVALUATOR_CONSUMER: env.string({ default: "evaluator" }),
   // An announcement left unacknowledged (an evaluator killed while handling it) comes back after this long.
-  EVALUATOR_REDELIVER_MS: env.integer({ min: 100, max: 3_600_000, default: 30_000 }),
+  EVALUATOR_REDELIVER_MS: env.integer({ min: 100, max: 3_600_000, default: defaultRedeliverMs }),
 };

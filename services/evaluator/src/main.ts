@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { consumeCheckpoints, watchProgress } from "@mnist/cluster";
+import { consumeCheckpoints, TrainerView, watchProgress } from "@mnist/cluster";
 import { loadMnist } from "@mnist/core";
 import { Rejections, runService } from "@mnist/runtime";
 import { mnistLimits } from "@mnist/training";
@@ -8,6 +8,7 @@ import { Placement } from "./placement.js";
 import { runService as runServiceBinding } from "./run-service.js";
 import { RunStore } from "./run-store.js";
 import { Steering } from "./steering.js";
+import { TrainerClients } from "./trainer-clients.js";
 
 await runService({
   name: "evaluator",
@@ -16,18 +17,24 @@ await runService({
   start: async ({ config, logger, nats, grpcAccess }) => {
     const mnist = loadMnist(config.EVALUATOR_DATA_DIR === undefined ? {} : { dataDir: config.EVALUATOR_DATA_DIR });
     const rejections = new Rejections(logger).start();
+    // Any change of a run or a trainer, by anyone (a launch, a stop, another evaluator, a trainer
+    // coming or going), starts a placement pass; the periodic tick catches heartbeats that expire.
+    let placement: Placement | undefined;
+    const kick = () => placement?.kick();
     const store = await RunStore.open(nats, {
       onWatchError: (key, error) => logger.warn({ key, err: error }, "runs watch dropped; opening it again"),
-      onInvalid: (key, reason) => rejections.reject("runs", reason.startsWith("undecodable") ? "undecodable" : "invalid", { key, detail: reason }),
+      onInvalid: (key, reason, detail) => rejections.reject("runs", reason, { key, detail }),
+      onChange: kick,
     });
-    const placement = new Placement(nats, store, logger, rejections, grpcAccess);
-    const steering = new Steering(nats, store, placement, mnist, logger, rejections);
-    placement.onPlaced = (run, startEpoch) => steering.placed(run, startEpoch);
-    placement.onRefused = async (run, reason) => void (await steering.fail(run, reason));
-    placement.afterPass = (runs, trainers) => steering.resendDecisions(runs, trainers);
+    const trainers = await TrainerView.open(nats, {
+      onWatchError: (error) => logger.warn({ err: error }, "trainers watch dropped; opening it again"),
+      onInvalid: (key, reason, detail) => rejections.reject("trainers", reason, { key, detail }),
+      onChange: kick,
+    });
+    const clients = new TrainerClients(grpcAccess);
+    const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections);
+    placement = new Placement(store, trainers, clients, steering, logger);
     const consuming = new AbortController();
-    // Every change of a run's state by anyone (a launch, a stop, another evaluator) starts a placement pass.
-    const following = store.follow(consuming.signal, () => placement.kick());
     const consumer = consumeCheckpoints(nats, config.EVALUATOR_CONSUMER, (announcement) => steering.handle(announcement), {
       signal: consuming.signal,
       redeliverMs: config.EVALUATOR_REDELIVER_MS,
@@ -43,8 +50,9 @@ await runService({
       ],
       stop: async () => {
         consuming.abort();
-        await placement.stop();
-        await Promise.all([consumer, following]);
+        await placement!.stop();
+        await Promise.all([consumer, store.close(), trainers.stop()]);
+        clients.close();
         rejections.stop();
       },
     };

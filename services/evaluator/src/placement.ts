@@ -1,42 +1,75 @@
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { liveTrainers } from "@mnist/cluster";
-import { createClient, GrpcStatusError, isPermanent, status, type Client, type ClientAccess } from "@mnist/grpc";
-import { RunState, TrainerService, type RunRecord, type TrainerInfo } from "@mnist/protocol";
-import type { Logger, Rejections } from "@mnist/runtime";
-import type { NatsConnection } from "nats";
+import type { TrainerView } from "@mnist/cluster";
+import { GrpcStatusError, isPermanent, status } from "@mnist/grpc";
+import { RunState, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import type { Logger } from "@mnist/runtime";
 import type { RunStore } from "./run-store.js";
+import type { TrainerClients } from "./trainer-clients.js";
+
+/** What placement tells the part that steers runs. */
+export interface PlacementEvents {
+  /** A run started on a trainer, from `startEpoch` (later than 0: resumed from a checkpoint). */
+  placed(run: RunRecord, startEpoch: number): Promise<void>;
+  /** A trainer refused the run for a reason no retry can change (a bad spec, corrupt data). */
+  refused(run: RunRecord, reason: string): Promise<void>;
+  /** End of a pass: the running runs and the live trainers it saw. */
+  passed(running: RunRecord[], trainers: TrainerInfo[]): Promise<void>;
+}
 
 /** The longest a trainer that does not answer is passed over. */
 const maxBackoffMs = 30_000;
 
+/** The queued runs, oldest first: the order they are placed in. */
+export function queuedRuns(active: readonly RunRecord[]): RunRecord[] {
+  return active.filter((run) => run.state === RunState.QUEUED).sort((a, b) => a.runId.localeCompare(b.runId));
+}
+
+/** The running runs whose trainer's heartbeat is no longer seen. */
+export function orphanedRuns(active: readonly RunRecord[], trainers: readonly TrainerInfo[]): RunRecord[] {
+  const live = new Set(trainers.map((trainer) => trainer.trainerId));
+  return active.filter((run) => run.state === RunState.RUNNING && !live.has(run.trainerId));
+}
+
+/** Runs each trainer holds: those it announces and those the records give it. */
+export function trainerLoad(active: readonly RunRecord[], trainers: readonly TrainerInfo[]): Map<string, Set<string>> {
+  const load = new Map(trainers.map((trainer) => [trainer.trainerId, new Set(trainer.runIds)]));
+  for (const run of active) if (run.state === RunState.RUNNING) load.get(run.trainerId)?.add(run.runId);
+  return load;
+}
+
+/** The trainer with the most free room among those not excluded, if any has room. */
+export function freestTrainer(trainers: readonly TrainerInfo[], load: ReadonlyMap<string, ReadonlySet<string>>, excluded: (trainerId: string) => boolean): TrainerInfo | undefined {
+  let best: TrainerInfo | undefined;
+  let bestFree = 0;
+  for (const trainer of trainers) {
+    const free = trainer.maxRuns - (load.get(trainer.trainerId)?.size ?? 0);
+    if (free > bestFree && !excluded(trainer.trainerId)) [best, bestFree] = [trainer, free];
+  }
+  return best;
+}
+
+type Outcome = "placed" | "not-placed" | "full" | "unreachable";
+
 /**
- * Places queued runs on trainers with free capacity, oldest run first, and re-queues the
- * running runs of trainers whose heartbeat has expired. One pass at a time: passes are
- * triggered by launches, run ends and a periodic tick, and coalesce while one is under way.
+ * Places queued runs on trainers with free room, oldest run first, and re-queues the running runs
+ * of trainers whose heartbeat has expired. It reads nothing to decide: the store and the trainer
+ * view are kept current by their watches. One pass at a time: passes are started by changes
+ * (a run queued or ended, a trainer come or gone) and a periodic tick, and coalesce while one is
+ * under way.
  */
 export class Placement {
-  private readonly clients = new Map<string, Client<typeof TrainerService>>();
+  /** Trainers that did not answer StartRun: skipped until `until`, backing off on each failure. */
+  private readonly unreachable = new Map<string, { until: number; failures: number }>();
   private passRunning: Promise<void> | undefined;
   private passWanted = false;
   private timer: NodeJS.Timeout | undefined;
 
-  /** Called after a run starts on a trainer, with the epoch it starts from (resumed runs: later than 0). */
-  onPlaced: (run: RunRecord, startEpoch: number) => Promise<void> = async () => undefined;
-  /** Called when a trainer refuses a run for a reason no retry can change (a bad spec, corrupt data). */
-  onRefused: (run: RunRecord, reason: string) => Promise<void> = async () => undefined;
-  /** Called at the end of every pass with the runs and live trainers it saw. */
-  afterPass: (runs: RunRecord[], trainers: TrainerInfo[]) => Promise<void> = async () => undefined;
-
-  /** Trainers that did not answer StartRun: skipped until `until`, backing off on each failure. */
-  private readonly unreachable = new Map<string, { until: number; failures: number }>();
-
   constructor(
-    private readonly nats: NatsConnection,
     private readonly store: RunStore,
+    private readonly trainers: TrainerView,
+    private readonly clients: TrainerClients,
+    private readonly events: PlacementEvents,
     private readonly logger: Logger,
-    private readonly rejections: Rejections,
-    /** TLS and bearer token for the trainers: the evaluator's own settings. */
-    private readonly access: ClientAccess = {},
   ) {}
 
   start(tickMs: number): void {
@@ -47,23 +80,6 @@ export class Placement {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.passRunning;
-    for (const client of this.clients.values()) client.close();
-  }
-
-  /** The trainer client for a trainer address, reused across calls. */
-  trainer(address: string): Client<typeof TrainerService> {
-    let client = this.clients.get(address);
-    if (!client) this.clients.set(address, (client = createClient(TrainerService, address, this.access)));
-    return client;
-  }
-
-  /** The live trainer the record says holds the run, if it is still alive. */
-  async trainerOf(run: RunRecord): Promise<TrainerInfo | undefined> {
-    return (await this.liveTrainers()).find((trainer) => trainer.trainerId === run.trainerId);
-  }
-
-  private liveTrainers(): Promise<TrainerInfo[]> {
-    return liveTrainers(this.nats, (key, reason) => this.rejections.reject("trainers", reason.startsWith("undecodable") ? "undecodable" : "invalid", { key, detail: reason }));
   }
 
   kick(): void {
@@ -83,85 +99,53 @@ export class Placement {
   }
 
   private async pass(): Promise<void> {
-    const trainers = await this.liveTrainers();
-    const alive = new Set(trainers.map((trainer) => trainer.trainerId));
-    this.forgetGone(trainers);
-    const runs = this.store.active();
-    for (const run of runs) {
-      if (run.state === RunState.RUNNING && !alive.has(run.trainerId)) {
-        this.logger.warn({ run: run.runId, trainer: run.trainerId }, "trainer gone, re-queueing run");
-        await this.store.update(run.runId, (record) => {
-          if (record.state !== RunState.RUNNING || record.trainerId !== run.trainerId) return false;
-          record.state = RunState.QUEUED;
-        });
-        run.state = RunState.QUEUED;
-      }
-    }
-    const load = new Map(trainers.map((trainer) => [trainer.trainerId, new Set(trainer.runIds)]));
-    for (const run of runs) if (run.state === RunState.RUNNING) load.get(run.trainerId)?.add(run.runId);
-    const queued = runs.filter((run) => run.state === RunState.QUEUED).sort((a, b) => a.runId.localeCompare(b.runId));
-    await this.place(queued, trainers, load);
-    await this.afterPass(runs, trainers);
-  }
-
-  /** Drops what is kept per trainer (clients, back-off) once the trainer is gone: heartbeats come and go, memory stays flat. */
-  private forgetGone(trainers: TrainerInfo[]): void {
-    const ids = new Set(trainers.map((trainer) => trainer.trainerId));
-    const addresses = new Set(trainers.map((trainer) => trainer.address));
-    for (const id of this.unreachable.keys()) if (!ids.has(id)) this.unreachable.delete(id);
-    for (const [address, client] of this.clients) {
-      if (addresses.has(address)) continue;
-      client.close();
-      this.clients.delete(address);
-    }
-  }
-
-  private async place(queued: RunRecord[], trainers: TrainerInfo[], load: Map<string, Set<string>>): Promise<void> {
-    const free = (trainer: TrainerInfo) => trainer.maxRuns - load.get(trainer.trainerId)!.size;
+    const trainers = this.trainers.live();
+    this.clients.keepOnly(trainers);
+    for (const id of this.unreachable.keys()) if (!trainers.some((trainer) => trainer.trainerId === id)) this.unreachable.delete(id);
+    for (const run of orphanedRuns(this.store.active(), trainers)) await this.requeue(run);
+    const active = this.store.active();
+    const load = trainerLoad(active, trainers);
     const full = new Set<string>();
-    for (const run of queued) {
-      // The freest reachable trainer first; one that does not answer is passed over for the next.
-      for (;;) {
-        const now = Date.now();
-        const available = (candidate: TrainerInfo) => free(candidate) > 0 && !full.has(candidate.trainerId) && (this.unreachable.get(candidate.trainerId)?.until ?? 0) <= now;
-        const trainer = trainers.filter(available).sort((a, b) => free(b) - free(a))[0];
-        if (!trainer) return;
-        const outcome = await this.placeOn(run, trainer, load).catch((error: unknown) => {
+    const passedOver = (trainerId: string) => full.has(trainerId) || (this.unreachable.get(trainerId)?.until ?? 0) > Date.now();
+    for (const run of queuedRuns(active)) {
+      // The freest reachable trainer first; one that cannot take the run now is passed over for the next.
+      for (let trainer = freestTrainer(trainers, load, passedOver); trainer; trainer = freestTrainer(trainers, load, passedOver)) {
+        const outcome = await this.placeOn(run, trainer).catch((error: unknown): Outcome => {
           // One run's trouble (its record unreadable, its failure unrecordable) must not hold up the rest.
           this.logger.error({ run: run.runId, err: error }, "run not placed");
-          return "not-placed" as const;
+          return "not-placed";
         });
+        if (outcome === "placed") load.get(trainer.trainerId)!.add(run.runId);
         if (outcome === "full") full.add(trainer.trainerId);
         if (outcome === "placed" || outcome === "not-placed") break;
       }
     }
+    await this.events.passed(
+      this.store.active().filter((run) => run.state === RunState.RUNNING),
+      trainers,
+    );
+  }
+
+  /** A running run whose trainer is gone goes back to the queue, once the server confirms the trainer's heartbeat has expired. */
+  private async requeue(run: RunRecord): Promise<void> {
+    if (!(await this.trainers.confirmGone(run.trainerId))) return;
+    this.logger.warn({ run: run.runId, trainer: run.trainerId }, "trainer gone, re-queueing run");
+    await this.store.update(run.runId, (record) => {
+      if (record.state !== RunState.RUNNING || record.trainerId !== run.trainerId) return false;
+      record.state = RunState.QUEUED;
+    });
   }
 
   /** Starts `run` on `trainer`; "full" or "unreachable" when that trainer cannot take it now (the run stays queued). */
-  private async placeOn(run: RunRecord, trainer: TrainerInfo, load: Map<string, Set<string>>): Promise<"placed" | "not-placed" | "full" | "unreachable"> {
+  private async placeOn(run: RunRecord, trainer: TrainerInfo): Promise<Outcome> {
+    let startEpoch: number;
     try {
-      const started = await this.trainer(trainer.address).startRun({ runId: run.runId, spec: run.spec }, { timeoutMs: 30_000 });
-      load.get(trainer.trainerId)!.add(run.runId);
-      const placed = await this.store.update(run.runId, (record) => {
-        if (record.state !== RunState.QUEUED) return false;
-        record.state = RunState.RUNNING;
-        record.trainerId = trainer.trainerId;
-        record.startedAt ??= timestampNow();
-      });
-      this.unreachable.delete(trainer.trainerId);
-      if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
-        // Stopped while we were starting it.
-        await this.trainer(trainer.address).stopTraining({ runId: run.runId, reason: "stopped" }).catch(() => undefined);
-        return "not-placed";
-      }
-      this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch: started.startEpoch }, "run placed");
-      void this.onPlaced(placed, started.startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
-      return "placed";
+      ({ startEpoch } = await this.clients.of(trainer).startRun({ runId: run.runId, spec: run.spec }, { timeoutMs: 30_000 }));
     } catch (error) {
       if (error instanceof GrpcStatusError && isPermanent(error.code)) {
         // Another trainer would refuse it too: the run fails, with the trainer's reason in its record.
         this.logger.warn({ run: run.runId, trainer: trainer.trainerId, err: error }, "trainer refused run for good");
-        await this.onRefused(run, `trainer ${trainer.trainerId} refused the run: ${error.message}`);
+        await this.events.refused(run, `trainer ${trainer.trainerId} refused the run: ${error.message}`);
         return "not-placed";
       }
       if (error instanceof GrpcStatusError && error.code === status.RESOURCE_EXHAUSTED) {
@@ -174,5 +158,20 @@ export class Placement {
       this.logger.warn({ run: run.runId, trainer: trainer.trainerId, backoffMs, err: error }, "trainer did not take the run; trying another");
       return "unreachable";
     }
+    this.unreachable.delete(trainer.trainerId);
+    const placed = await this.store.update(run.runId, (record) => {
+      if (record.state !== RunState.QUEUED) return false;
+      record.state = RunState.RUNNING;
+      record.trainerId = trainer.trainerId;
+      record.startedAt ??= timestampNow();
+    });
+    if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
+      // Stopped while we were starting it.
+      await this.clients.of(trainer).stopTraining({ runId: run.runId, reason: "stopped" }).catch(() => undefined);
+      return "not-placed";
+    }
+    this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch }, "run placed");
+    void this.events.placed(placed, startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
+    return "placed";
   }
 }

@@ -6,8 +6,6 @@ import type { RunStore } from "./run-store.js";
 
 /** What the public API asks of the part that places and steers runs. */
 export interface RunControl {
-  /** A run was queued: place it when a trainer is free. */
-  queued(runId: string): void;
   stop(run: RunRecord, reason: string): Promise<RunRecord>;
   setLearningRate(run: RunRecord, eta: number): Promise<RunRecord>;
   network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
@@ -55,9 +53,6 @@ function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSp
 export function runService(store: RunStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
     checkRunId(runId);
-    // The evaluator issues run-<time>-<hex>; an id the runs bucket cannot hold as a key (one with
-    // a ':', which RUN_ID_PATTERN allows) names no run, and the bucket would refuse to look it up.
-    if (!/^[\w-]+$/.test(runId)) throw notFound("run", runId);
     const run = await store.get(runId);
     if (!run) throw notFound("run", runId);
     return run;
@@ -66,7 +61,6 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
     async launchRun(request) {
       const { spec, eta } = checkSpec(request.spec, limits);
       const run = await store.create(spec, eta);
-      control.queued(run.runId);
       return { runId: run.runId, state: run.state };
     },
     async getRun({ runId }) {

@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/training";
 import { randomBytes } from "node:crypto";
-import { kvKeys } from "@mnist/cluster";
+import { kvKeys, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
 
 export const runsBucket = "runs";
@@ -24,7 +24,9 @@ export interface RunStoreOptions {
   /** Each watch the server dropped (and that is opened again). */
   onWatchError?(key: string, error: unknown): void;
   /** Each entry in the bucket that is not a run record (undecodable, or under another run's key); it is skipped. */
-  onInvalid?(key: string, reason: string): void;
+  onInvalid?(key: string, reason: "undecodable" | "invalid", detail: string): void;
+  /** A run appeared, or its state changed, by any writer's hand (so placement can act at once). */
+  onChange?(record: RunRecord): void;
 }
 
 /** What the store knows of a run from the last revision it saw: the record itself only while the run is active. */
@@ -44,6 +46,8 @@ interface Known {
  */
 export class RunStore {
   private readonly known = new Map<string, Known>();
+  private readonly watching = new AbortController();
+  private following: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly nats: NatsConnection,
@@ -51,13 +55,24 @@ export class RunStore {
     private readonly options: RunStoreOptions,
   ) {}
 
+  /** Resolves once the records stored now have been read into `active()`. */
   static async open(nats: NatsConnection, options: RunStoreOptions = {}): Promise<RunStore> {
-    return new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options);
+    const store = new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options);
+    await new Promise<void>((initialized) => {
+      store.following = store.follow(initialized);
+    });
+    return store;
+  }
+
+  /** Stops following the bucket. */
+  async close(): Promise<void> {
+    this.watching.abort();
+    await this.following;
   }
 
   async create(spec: RunSpec, eta: number): Promise<RunRecord> {
     const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }] });
-    this.remember(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
+    this.note(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
     return record;
   }
 
@@ -94,7 +109,7 @@ export class RunStore {
       if (!entry || !record) return undefined;
       if (change(record) === false) return record;
       try {
-        this.remember(runId, await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision), record);
+        this.note(runId, await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision), record);
         return record;
       } catch (error) {
         if (!isWriteConflict(error)) throw error;
@@ -108,7 +123,7 @@ export class RunStore {
    * a consumer sees every state, some twice.
    */
   async *watch(runId: string, signal: AbortSignal): AsyncGenerator<RunRecord> {
-    for await (const entry of this.entries(runId, signal)) {
+    for await (const entry of watchKv(this.kv, runId, signal, { onWatchError: (error) => this.options.onWatchError?.(runId, error) })) {
       const record = this.decode(entry);
       if (!record) continue;
       yield record;
@@ -116,23 +131,24 @@ export class RunStore {
     }
   }
 
-  /**
-   * Keeps `active()` current from every writer's changes until `signal` aborts, calling
-   * `onChange` when a run appears or changes state (so placement can act on it at once).
-   */
-  async follow(signal: AbortSignal, onChange: (record: RunRecord) => void): Promise<void> {
-    for await (const entry of this.entries(">", signal)) {
+  /** Keeps `active()` current from every writer's changes until closed. */
+  private async follow(initialized: () => void): Promise<void> {
+    const options = { onWatchError: (error: unknown) => this.options.onWatchError?.(">", error), onInitialized: initialized };
+    for await (const entry of watchKv(this.kv, ">", this.watching.signal, options)) {
       const record = this.decode(entry);
-      if (record && this.remember(entry.key, entry.revision, record)) onChange(record);
+      if (record) this.note(entry.key, entry.revision, record);
     }
   }
 
-  /** Records what revision `revision` of a run says; true when it is new and active, or its state changed. */
-  private remember(runId: string, revision: number, record: RunRecord): boolean {
+  /**
+   * Takes in what revision `revision` of a run says, from our own write or the watch, whichever
+   * comes first; onChange hears of a run that is new and active, or whose state changed.
+   */
+  private note(runId: string, revision: number, record: RunRecord): void {
     const previous = this.known.get(runId);
-    if (previous && previous.revision >= revision) return false;
+    if (previous && previous.revision >= revision) return;
     this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record });
-    return previous ? previous.state !== record.state : !isTerminal(record.state);
+    if (previous ? previous.state !== record.state : !isTerminal(record.state)) this.options.onChange?.(record);
   }
 
   /** The record in an entry, or undefined for a deletion and for junk (reported to onInvalid). */
@@ -142,36 +158,13 @@ export class RunStore {
     try {
       record = fromBinary(RunRecordSchema, entry.value);
     } catch (error) {
-      this.options.onInvalid?.(entry.key, `undecodable: ${error instanceof Error ? error.message : String(error)}`);
+      this.options.onInvalid?.(entry.key, "undecodable", error instanceof Error ? error.message : String(error));
       return undefined;
     }
     if (record.runId !== entry.key || !record.spec) {
-      this.options.onInvalid?.(entry.key, record.runId !== entry.key ? `holds run ${JSON.stringify(record.runId.slice(0, 140))}` : "has no spec");
+      this.options.onInvalid?.(entry.key, "invalid", record.runId !== entry.key ? `holds run ${JSON.stringify(record.runId.slice(0, 140))}` : "has no spec");
       return undefined;
     }
     return record;
   }
-
-  /** A key's entries (">" for every key), the latest first, reopening the watch when the server drops it. */
-  private async *entries(key: string, signal: AbortSignal): AsyncGenerator<KvEntry> {
-    while (!signal.aborted) {
-      let watcher: Awaited<ReturnType<KV["watch"]>> | undefined;
-      const stop = () => watcher?.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      try {
-        watcher = await this.kv.watch({ key });
-        yield* watcher;
-      } catch (error) {
-        if (signal.aborted) return;
-        this.options.onWatchError?.(key, error);
-      } finally {
-        signal.removeEventListener("abort", stop);
-        watcher?.stop();
-      }
-      await new Promise((resolve) => setTimeout(resolve, watchRetryMs));
-    }
-  }
 }
-
-/** How long a dropped watch waits before it is opened again. */
-const watchRetryMs = 250;

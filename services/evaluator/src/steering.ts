@@ -1,21 +1,22 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, latestObjectName, readCheckpoint } from "@mnist/cluster";
+import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, latestObjectName, readCheckpoint, type TrainerView } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
-import { Decision, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
+import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
-import type { Placement } from "./placement.js";
-import type { RunStore } from "./run-store.js";
+import type { PlacementEvents } from "./placement.js";
 import type { RunControl } from "./run-service.js";
+import type { RunStore } from "./run-store.js";
+import type { TrainerClients } from "./trainer-clients.js";
 
 const decisionOf: Record<DecisionName, Decision> = { continue: Decision.CONTINUE, "decay-eta": Decision.DECAY_ETA, stop: Decision.STOP };
 const decisionName: Partial<Record<Decision, DecisionName>> = { [Decision.CONTINUE]: "continue", [Decision.DECAY_ETA]: "decay-eta", [Decision.STOP]: "stop" };
 
 /** The policy's memory, kept in the run record so a restarted evaluator decides the same way. */
-function policyOf(record: RunRecord, spec: ResolvedRunSpec): PolicyState {
+export function policyOf(record: RunRecord, spec: ResolvedRunSpec): PolicyState {
   const started = record.epochs.length > 0;
   return {
     eta0: spec.eta,
@@ -32,122 +33,150 @@ function wallSeconds(record: RunRecord): number {
   return from ? (Date.now() - timestampDate(from).getTime()) / 1000 : 0;
 }
 
+/** A stop's final figure: the best epoch's test accuracy (undefined when its checkpoint is unreadable). */
+interface TestScore {
+  epoch: number;
+  accuracy: number | undefined;
+}
+
+/**
+ * Writes an epoch's metrics and the policy's decision on it into the record: the epoch, the
+ * schedule's state and, on a stop, the final fields.
+ */
+function recordEpoch(record: RunRecord, metrics: EpochMetrics, policy: PolicyState, decision: EpochDecision, blasThreads: number, test: TestScore | undefined): void {
+  record.epochs.push(create(EpochMetricsSchema, { ...metrics, decision: decisionOf[decision.decision] }));
+  record.bestEpoch = policy.bestEpoch;
+  record.bestValAccuracy = policy.bestAccuracy;
+  record.eta = policy.eta;
+  record.lastDecayEpoch = policy.lastDecayEpoch >= 0 ? policy.lastDecayEpoch : undefined;
+  record.etaHistory = policy.etaHistory.map((change) => ({ $typeName: "mnist.v1.EtaChange", ...change }));
+  record.blasThreads = blasThreads;
+  if (decision.decision !== "stop") return;
+  record.testAccuracy = test?.accuracy;
+  record.stopReason = decision.reason ?? "stopped";
+  record.state = RunState.FINISHED;
+  record.finishedAt = timestampNow();
+  record.wallSeconds = wallSeconds(record);
+}
+
 /**
  * The evaluator's steering: scores every epoch checkpoint on held-out data with the native core,
  * decides with the shared policy (early stopping, eta decay), records the result and tells the
  * trainer. Everything it decides is in the run record before the trainer hears of it, so a
- * restarted evaluator repeats a decision instead of taking a different one.
+ * restarted evaluator (or a second one) repeats a decision instead of taking a different one.
  */
-export class Steering implements RunControl {
+export class Steering implements RunControl, PlacementEvents {
+  /** The last decision each run's trainer confirmed, as `epoch@trainer`: only the others are sent again. */
+  private readonly delivered = new Map<string, string>();
+
   constructor(
     private readonly nats: NatsConnection,
     private readonly store: RunStore,
-    private readonly placement: Placement,
+    private readonly trainers: TrainerView,
+    private readonly clients: TrainerClients,
     private readonly mnist: Mnist,
     private readonly logger: Logger,
     private readonly rejections: Rejections,
   ) {}
 
-  queued(): void {
-    this.placement.kick();
-  }
-
+  /**
+   * One checkpoint announcement, top to bottom: refuse what no trainer sent, repeat a decision
+   * already taken, score the checkpoint, decide and record in one compare-and-set write, tidy the
+   * checkpoints, tell the trainer.
+   */
   async handle(announcement: CheckpointAnnouncement): Promise<void> {
     const { runId, epoch } = announcement;
     const record = await this.store.get(runId);
     if (!record) return this.rejections.reject("checkpoints", "unknown-run", { run: runId, epoch });
     // Trainers announce in order, each epoch after the decision on the one before it.
-    if (epoch > record.epochs.length) {
-      return this.rejections.reject("checkpoints", "out-of-order", { run: runId, epoch, expected: record.epochs.length });
-    }
-    if (isTerminal(record.state)) {
-      await this.tellTrainer(runId, epoch, Decision.STOP, 0, record.stopReason);
-      return;
-    }
+    if (epoch > record.epochs.length) return this.rejections.reject("checkpoints", "out-of-order", { run: runId, epoch, expected: record.epochs.length });
+    if (isTerminal(record.state)) return this.tellTrainer(record, epoch, Decision.STOP);
     if (announcement.error) {
       await this.finish(record, RunState.FAILED, `training failed in epoch ${epoch}: ${announcement.error}`, { error: announcement.error });
       return;
     }
-    const known = record.epochs.find((metrics) => metrics.epoch === epoch);
-    if (known) {
-      // Seen before (an evaluator restart, a resumed trainer): repeat the recorded decision.
-      await this.tellTrainer(runId, epoch, known.decision, record.eta, record.stopReason);
-      return;
-    }
+    // Seen before (an evaluator restart, a resumed trainer): repeat the recorded decision.
+    if (record.epochs.some((metrics) => metrics.epoch === epoch)) return this.tellTrainer(record, epoch);
+
     const spec = resolveRunSpec(record.spec!);
-    let network: Network;
-    try {
-      const checkpoint = await readCheckpoint(this.nats, announcement.objectName);
-      // A trainer stores the checkpoint before announcing it: without one, no trainer sent this.
-      if (!checkpoint) return this.rejections.reject("checkpoints", "no-checkpoint", { run: runId, epoch, object: announcement.objectName });
-      network = decodeCheckpoint(checkpoint.state, `checkpoint ${announcement.objectName}`).network;
-      const sizes = network.spec.sizes.join(",");
-      if (sizes !== spec.sizes.join(",")) throw new CorruptCheckpointError(`checkpoint ${announcement.objectName} holds a [${sizes}] network; the run trains [${spec.sizes.join(",")}]`);
-    } catch (error) {
-      const known = statusOf(error);
-      if (!known || !isPermanent(known.code)) throw error;
-      // Stored bytes no retry can mend: the run ends, saying which.
-      await this.fail(record, `epoch ${epoch}: ${known.details}`);
+    const network = await this.checkpointNetwork(record, announcement, spec);
+    if (!network) return;
+    const metrics = this.measure(network, spec, announcement);
+    const recorded = await this.decideAndRecord(runId, metrics, spec, network, announcement.blasThreads);
+    if (!recorded) {
+      // Recorded meanwhile by someone else (a second evaluator, a stop): repeat what the record says.
+      const latest = await this.store.get(runId);
+      if (latest) await this.tellTrainer(latest, epoch);
       return;
     }
-    const metrics = this.measure(network, spec, announcement);
-    // Decide from the freshest record: a SetLearningRate may land while we evaluate. If one lands
-    // between deciding and writing, the write is refused and we decide again.
-    let current = record;
-    let decided: ReturnType<typeof decideEpoch> | undefined;
-    let updated: RunRecord | undefined;
-    let applied = false;
-    for (let attempt = 0; !applied; attempt++) {
-      if (attempt > 0) {
-        const fresh = await this.store.get(runId);
-        if (!fresh) return;
-        current = fresh;
-      }
-      const basis = current;
-      const { state: policy, decision } = (decided = decideEpoch(policyOf(basis, spec), spec.stopping, epoch, metrics.valAccuracy!, spec.epochs));
-      metrics.decision = decisionOf[decision.decision];
-      let finalFields: Partial<RunRecord> = {};
-      if (decision.decision === "stop") {
-        const testAccuracy = decision.improved ? score(network, this.mnist.test, spec).accuracy : await this.bestTestAccuracy(basis);
-        finalFields = { testAccuracy, stopReason: decision.reason ?? "stopped" };
-      }
-      let stale = false;
-      updated = await this.store.update(runId, (latest) => {
-        if (isTerminal(latest.state) || latest.epochs.some((m) => m.epoch === epoch)) return false;
-        if (latest.eta !== basis.eta || latest.etaHistory.length !== basis.etaHistory.length) return ((stale = true), false);
-        applied = true;
-        latest.epochs.push(metrics);
-        latest.bestEpoch = policy.bestEpoch;
-        latest.bestValAccuracy = policy.bestAccuracy;
-        latest.eta = policy.eta;
-        latest.lastDecayEpoch = policy.lastDecayEpoch >= 0 ? policy.lastDecayEpoch : undefined;
-        latest.etaHistory = policy.etaHistory.map((change) => ({ $typeName: "mnist.v1.EtaChange", ...change }));
-        latest.blasThreads = announcement.blasThreads;
-        if (decision.decision === "stop") {
-          Object.assign(latest, finalFields);
-          latest.state = RunState.FINISHED;
-          latest.finishedAt = timestampNow();
-          latest.wallSeconds = wallSeconds(latest);
-        }
-      });
-      if (!updated || !stale) break;
-    }
-    const decision = decided!.decision;
-    const previousBest = current.epochs.length > 0 ? current.bestEpoch : -1;
-    if (!updated || !applied) return;
+    const { record: updated, decision, previousBest } = recorded;
     // Keep the best epoch's weights (for export and the final test) and the latest (for resuming).
     if (decision.improved && previousBest >= 0 && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest));
     if (!decision.improved) await deleteCheckpoint(this.nats, checkpointObjectName(runId, epoch));
-
-    this.logger.info({ run: runId, ...this.logFields(metrics), decision: decision.decision }, "epoch");
+    this.logger.info({ run: runId, ...epochJson(metrics), decision: decision.decision }, "epoch");
     if (updated.state === RunState.FINISHED) {
-      this.logger.info(
-        { run: runId, testAccuracy: updated.testAccuracy, bestEpoch: updated.bestEpoch, bestValAccuracy: updated.bestValAccuracy, stopReason: updated.stopReason, wallSeconds: updated.wallSeconds },
-        "run finished",
-      );
-      this.placement.kick();
+      const { testAccuracy, bestEpoch, bestValAccuracy, stopReason, wallSeconds } = updated;
+      this.logger.info({ run: runId, testAccuracy, bestEpoch, bestValAccuracy, stopReason, wallSeconds }, "run finished");
     }
-    await this.tellTrainer(runId, epoch, metrics.decision, updated.eta, updated.stopReason);
+    await this.tellTrainer(updated, epoch);
+  }
+
+  /**
+   * Decides the epoch from the latest record and writes the decision, in one compare-and-set
+   * update: the policy is pure and cheap, so a write that lost a race (a SetLearningRate, another
+   * evaluator) decides again on the fresher record. A stop also needs the best epoch's test
+   * accuracy: the update asks for it when the best epoch is not the one scored already, and the
+   * scoring happens outside it. Undefined when the epoch or the run's end is recorded already.
+   */
+  private async decideAndRecord(
+    runId: string,
+    metrics: EpochMetrics,
+    spec: ResolvedRunSpec,
+    network: Network,
+    blasThreads: number,
+  ): Promise<{ record: RunRecord; decision: EpochDecision; previousBest: number } | undefined> {
+    const epoch = metrics.epoch;
+    let test: TestScore | undefined;
+    for (;;) {
+      let decided: { decision: EpochDecision; previousBest: number } | undefined;
+      let testNeeded: number | undefined;
+      const record = await this.store.update(runId, (latest) => {
+        if (isTerminal(latest.state) || latest.epochs.some((known) => known.epoch === epoch)) return false;
+        const before = policyOf(latest, spec);
+        const { state: policy, decision } = decideEpoch(before, spec.stopping, epoch, metrics.valAccuracy!, spec.epochs);
+        if (decision.decision === "stop" && test?.epoch !== policy.bestEpoch) {
+          testNeeded = policy.bestEpoch;
+          return false;
+        }
+        decided = { decision, previousBest: before.bestEpoch };
+        recordEpoch(latest, metrics, policy, decision, blasThreads, test);
+      });
+      if (testNeeded === undefined) return record && decided ? { record, ...decided } : undefined;
+      test = { epoch: testNeeded, accuracy: testNeeded === epoch ? score(network, this.mnist.test, spec).accuracy : await this.testAccuracy(runId, testNeeded, spec) };
+    }
+  }
+
+  /**
+   * The announced checkpoint's network, checked against the run's shape. Undefined when there is
+   * none (no trainer announced this: refused and counted) or when it cannot be read (the run fails,
+   * saying which: no retry mends stored bytes).
+   */
+  private async checkpointNetwork(record: RunRecord, announcement: CheckpointAnnouncement, spec: ResolvedRunSpec): Promise<Network | undefined> {
+    const { runId, epoch, objectName } = announcement;
+    try {
+      const checkpoint = await readCheckpoint(this.nats, objectName);
+      // A trainer stores the checkpoint before announcing it: without one, no trainer sent this.
+      if (!checkpoint) return void this.rejections.reject("checkpoints", "no-checkpoint", { run: runId, epoch, object: objectName });
+      const { network } = decodeCheckpoint(checkpoint.state, `checkpoint ${objectName}`);
+      const [sizes, expected] = [network.spec.sizes.join(","), spec.sizes.join(",")];
+      if (sizes !== expected) throw new CorruptCheckpointError(`checkpoint ${objectName} holds a [${sizes}] network; the run trains [${expected}]`);
+      return network;
+    } catch (error) {
+      const known = statusOf(error);
+      if (!known || !isPermanent(known.code)) throw error;
+      await this.fail(record, `epoch ${epoch}: ${known.details}`);
+      return undefined;
+    }
   }
 
   private measure(network: Network, spec: ResolvedRunSpec, announcement: CheckpointAnnouncement): EpochMetrics {
@@ -171,15 +200,6 @@ export class Steering implements RunControl {
     return metrics;
   }
 
-  private logFields(metrics: EpochMetrics) {
-    const { epoch, eta, valAccuracy, valCost, trainCost, trainAccuracy, testAccuracy, trainSeconds, imagesPerSecond } = metrics;
-    const fields: Record<string, number> = { epoch, eta, valAccuracy: valAccuracy!, valCost: valCost! };
-    if (trainCost !== undefined) fields.trainCost = trainCost;
-    if (trainAccuracy !== undefined) fields.trainAccuracy = trainAccuracy;
-    if (testAccuracy !== undefined) fields.testAccuracy = testAccuracy;
-    return { ...fields, trainSeconds, imagesPerSecond };
-  }
-
   private async loadNetwork(runId: string, epoch: number | "latest"): Promise<Network> {
     const name = epoch === "latest" ? latestObjectName(runId) : checkpointObjectName(runId, epoch);
     const checkpoint = await readCheckpoint(this.nats, name);
@@ -187,39 +207,57 @@ export class Steering implements RunControl {
     return decodeCheckpoint(checkpoint.state, `checkpoint ${name}`).network;
   }
 
-  /**
-   * Sends a decision to the trainer that holds the run, once. A decision that does not arrive
-   * (a trainer too busy to answer, an evaluator that died before sending) is not lost: the
-   * record holds it and resendDecisions repeats it on every placement pass; trainers ignore
-   * decisions they already have.
-   */
-  async tellTrainer(runId: string, epoch: number, decision: Decision, eta: number, reason: string, trainer?: TrainerInfo): Promise<void> {
-    const record = trainer ? undefined : await this.store.get(runId);
-    const holder = trainer ?? (record && (await this.placement.trainerOf(record)));
-    if (!holder) return;
+  /** An epoch's test accuracy; undefined, and said, when its checkpoint cannot be read. */
+  private async testAccuracy(runId: string, epoch: number, spec: ResolvedRunSpec): Promise<number | undefined> {
     try {
-      await this.placement.trainer(holder.address).decide({ runId, epoch, decision, eta, reason }, { timeoutMs: 5_000 });
+      return score(await this.loadNetwork(runId, epoch), this.mnist.test, spec).accuracy;
     } catch (error) {
-      if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
-      this.logger.warn({ run: runId, epoch, decision: decisionName[decision], err: error }, "decision not delivered yet; it is repeated");
+      const known = statusOf(error);
+      if (!known || !isPermanent(known.code)) throw error;
+      this.logger.warn({ run: runId, epoch, err: error }, "best epoch not scored on the test set");
+      return undefined;
     }
   }
 
-  /** Repeats the last decision of every running run to its trainer (see tellTrainer). */
-  async resendDecisions(runs: RunRecord[], trainers: TrainerInfo[]): Promise<void> {
-    for (const run of runs) {
+  /**
+   * Sends the trainer that holds the run its decision on `epoch` (by default, the one the record
+   * holds). A decision that does not arrive (a trainer too busy to answer, an evaluator that died
+   * before sending) is not lost: the record holds it and every placement pass repeats the ones no
+   * trainer has confirmed; trainers ignore decisions they already have.
+   */
+  private async tellTrainer(run: RunRecord, epoch: number, decision?: Decision): Promise<void> {
+    const holder = this.trainers.find(run.trainerId);
+    if (!holder) return;
+    const verdict = decision ?? run.epochs.find((metrics) => metrics.epoch === epoch)?.decision;
+    if (verdict === undefined) return;
+    try {
+      await this.clients.of(holder).decide({ runId: run.runId, epoch, decision: verdict, eta: run.eta, reason: run.stopReason }, { timeoutMs: 5_000 });
+      this.delivered.set(run.runId, `${epoch}@${holder.trainerId}`);
+    } catch (error) {
+      if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
+      this.logger.warn({ run: run.runId, epoch, decision: decisionName[verdict], err: error }, "decision not delivered yet; it is repeated");
+    }
+  }
+
+  /** End of a placement pass: repeats each running run's last decision that its trainer has not confirmed. */
+  async passed(running: RunRecord[], trainers: TrainerInfo[]): Promise<void> {
+    const ids = new Set(running.map((run) => run.runId));
+    for (const runId of this.delivered.keys()) if (!ids.has(runId)) this.delivered.delete(runId);
+    for (const run of running) {
       const last = run.epochs.at(-1);
-      const trainer = trainers.find((candidate) => candidate.trainerId === run.trainerId);
-      if (run.state !== RunState.RUNNING || !last || !trainer) continue;
-      await this.tellTrainer(run.runId, last.epoch, last.decision, run.eta, run.stopReason, trainer);
+      if (!last || !trainers.some((trainer) => trainer.trainerId === run.trainerId)) continue;
+      if (this.delivered.get(run.runId) !== `${last.epoch}@${run.trainerId}`) await this.tellTrainer(run, last.epoch);
     }
   }
 
   /** After a (re)placement: a resumed run waits for the decision on the epoch it resumed from. */
   async placed(run: RunRecord, startEpoch: number): Promise<void> {
-    if (startEpoch === 0) return;
-    const decided = run.epochs.find((metrics) => metrics.epoch === startEpoch - 1);
-    if (decided) await this.tellTrainer(run.runId, decided.epoch, decided.decision, run.eta, run.stopReason);
+    if (startEpoch > 0 && run.epochs.some((metrics) => metrics.epoch === startEpoch - 1)) await this.tellTrainer(run, startEpoch - 1);
+  }
+
+  /** A trainer refused the run for good: it fails, with the reason in its record. */
+  async refused(run: RunRecord, reason: string): Promise<void> {
+    await this.fail(run, reason);
   }
 
   /** Ends a run that cannot be trained, with the reason in its record. */
@@ -228,7 +266,7 @@ export class Steering implements RunControl {
   }
 
   private async finish(record: RunRecord, state: RunState, reason: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
-    const testAccuracy = record.epochs.length > 0 ? await this.bestTestAccuracy(record) : undefined;
+    const testAccuracy = record.epochs.length > 0 ? await this.finalTestAccuracy(record) : undefined;
     const updated =
       (await this.store.update(record.runId, (current) => {
         if (isTerminal(current.state)) return false;
@@ -241,28 +279,26 @@ export class Steering implements RunControl {
       })) ?? record;
     const log = state === RunState.FAILED ? this.logger.error.bind(this.logger) : this.logger.info.bind(this.logger);
     log({ run: record.runId, testAccuracy, bestEpoch: updated.bestEpoch, stopReason: reason, wallSeconds: updated.wallSeconds }, "run finished");
-    this.placement.kick();
     return updated;
   }
 
-  /** The best epoch's test accuracy; undefined, and said, when its checkpoint cannot be read. */
-  private async bestTestAccuracy(record: RunRecord): Promise<number | undefined> {
+  /** The best epoch's test accuracy for a run that ends early; a spec that no longer resolves has none. */
+  private async finalTestAccuracy(record: RunRecord): Promise<number | undefined> {
+    let spec: ResolvedRunSpec;
     try {
-      return score(await this.loadNetwork(record.runId, record.bestEpoch), this.mnist.test, resolveRunSpec(record.spec!)).accuracy;
-    } catch (error) {
-      const known = statusOf(error);
-      if (!known || !isPermanent(known.code)) throw error;
-      this.logger.warn({ run: record.runId, epoch: record.bestEpoch, err: error }, "best epoch not scored on the test set");
+      spec = resolveRunSpec(record.spec!);
+    } catch {
       return undefined;
     }
+    return this.testAccuracy(record.runId, record.bestEpoch, spec);
   }
 
   async stop(run: RunRecord, reason: string): Promise<RunRecord> {
     const updated = await this.finish(run, RunState.STOPPED, reason);
-    const trainer = run.state === RunState.RUNNING ? await this.placement.trainerOf(run) : undefined;
-    if (trainer) {
-      await this.placement
-        .trainer(trainer.address)
+    const holder = run.state === RunState.RUNNING ? this.trainers.find(run.trainerId) : undefined;
+    if (holder) {
+      await this.clients
+        .of(holder)
         .stopTraining({ runId: run.runId, reason }, { timeoutMs: 30_000 })
         .catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "trainer did not confirm the stop"));
     }
