@@ -1,3 +1,4 @@
+import { InvalidArgument } from "@mnist/errors";
 import { readFileSync } from "node:fs";
 import type { ClientAccess, ClientTls } from "@mnist/grpc";
 import { UsageError } from "./errors.js";
@@ -34,9 +35,9 @@ function readPem(command: string, flag: string, path: string, what: string, look
   try {
     text = readFileSync(path);
   } catch (error) {
-    throw new UsageError(`mnistctl ${command}: --${flag} ${JSON.stringify(path)} is not allowed; a readable file holding ${what} (${(error as NodeJS.ErrnoException).code ?? "unreadable"})`);
+    throw new UsageError(`mnistctl ${command}: ${new InvalidArgument(`--${flag}`, path, `a readable file holding ${what} (${(error as NodeJS.ErrnoException).code ?? "unreadable"})`).message}`);
   }
-  if (!looksRight.test(text.toString("utf8"))) throw new UsageError(`mnistctl ${command}: --${flag} ${JSON.stringify(path)} is not allowed; a file holding ${what}`);
+  if (!looksRight.test(text.toString("utf8"))) throw new UsageError(`mnistctl ${command}: ${new InvalidArgument(`--${flag}`, path, `a file holding ${what}`).message}`);
   return text;
 }
 
@@ -53,7 +54,7 @@ export function clientAccess(command: string, flags: ConnectionFlags = {}): Clie
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError(`mnistctl ${command}: --${cert === undefined ? "cert" : "key"} is required with --${cert === undefined ? "key" : "cert"} (mutual TLS needs the certificate and its key)`);
   }
-  if (token !== undefined && (token.trim() === "" || /[\r\n]/.test(token))) throw new UsageError(`mnistctl ${command}: --token is not allowed; one line of non-blank text`);
+  if (token !== undefined && (token.trim() === "" || /[\r\n]/.test(token))) throw new UsageError(`mnistctl ${command}: --token is not one line of non-blank text (its value is not repeated: a secret)`);
   let tls: ClientTls | undefined;
   if (ca !== undefined || cert !== undefined) {
     tls = {};

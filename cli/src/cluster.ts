@@ -1,3 +1,4 @@
+import { InvalidArgument } from "@mnist/errors";
 import { createClient, GrpcStatusError, status, type Client, type ClientAccess } from "@mnist/grpc";
 import { Decision, epochJson, RunService, RunState, type EpochMetrics, type EpochProgress, type RunRecord } from "@mnist/protocol";
 import { clientAccess, connectionFlags, type ConnectionFlags } from "./access.js";
@@ -12,7 +13,7 @@ export const defaultServer = "localhost:50051";
 export function serverAddress(flag: string | undefined): string {
   const address = flag ?? process.env.MNISTCTL_SERVER ?? defaultServer;
   if (!/^[^\s:/]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
-    throw new UsageError(`mnistctl: server ${JSON.stringify(address)} is not allowed; host:port, such as localhost:50051`);
+    throw new UsageError(`mnistctl: ${new InvalidArgument("server", address, "host:port, such as localhost:50051").message}`);
   }
   return address;
 }

@@ -1,3 +1,4 @@
+import { InvalidArgument } from "@mnist/errors";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./errors.js";
 
@@ -28,7 +29,7 @@ export class FlagReader {
   constructor(private readonly command: string) {}
 
   fail(flag: string, raw: string, allowed: string): never {
-    throw new UsageError(`mnistctl ${this.command}: --${flag} ${JSON.stringify(raw)} is not allowed; ${allowed}`);
+    throw new UsageError(`mnistctl ${this.command}: ${new InvalidArgument(`--${flag}`, raw, allowed).message}`);
   }
 
   number(flag: string, raw: string | undefined): number | undefined {

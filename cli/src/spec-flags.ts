@@ -1,8 +1,9 @@
 import { create } from "@bufbuild/protobuf";
+import { InvalidArgument } from "@mnist/errors";
 import { RunSpecSchema, type RunSpec } from "@mnist/protocol";
 import { presets, type AugmentSettings } from "@mnist/augment";
 import { costs, specDefaults } from "@mnist/core";
-import { activationByName, costByName, evalSetByName, initByName, resolveRunSpec, SpecError, type ResolvedRunSpec } from "@mnist/training";
+import { activationByName, costByName, evalSetByName, initByName, resolveRunSpec, type ResolvedRunSpec } from "@mnist/training";
 import { UsageError } from "./errors.js";
 import { FlagReader, type FlagValues } from "./flags.js";
 
@@ -54,7 +55,7 @@ export const specFlagsHelp = [
 
 const monitorNames = ["train-cost", "train-accuracy", "eval-cost", "eval-accuracy", "test-accuracy"] as const;
 
-// The flag behind each RunSpec field, so a SpecError can name what the user typed.
+// The flag behind each RunSpec field, so an InvalidArgument can name what the user typed.
 const flagOfField: [RegExp, string][] = [
   [/^sizes/, "sizes"],
   [/^miniBatch$/, "mb"],
@@ -154,7 +155,7 @@ export function resolveFlagsSpec(command: string, spec: RunSpec): ResolvedRunSpe
   try {
     return resolveRunSpec(spec);
   } catch (error) {
-    if (error instanceof SpecError) throw new UsageError(`mnistctl ${command}: --${flagForField(error.field)}: ${error.message}`);
+    if (error instanceof InvalidArgument) throw new UsageError(`mnistctl ${command}: --${flagForField(error.field)}: ${error.message}`);
     throw error;
   }
 }

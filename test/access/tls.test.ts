@@ -97,9 +97,9 @@ describe("mutual TLS: GRPC_TLS_CA set, clients must present a certificate it sig
 
 describe("mnistctl's TLS flags are checked before dialling", () => {
   it.each([
-    [["--ca", "missing.pem"], /^mnistctl list: --ca ".*missing\.pem" is not allowed; a readable file holding a PEM certificate \(ENOENT\)$/],
-    [["--ca", "self.key"], /^mnistctl list: --ca ".*self\.key" is not allowed; a file holding a PEM certificate$/],
-    [["--ca", "ca.pem", "--cert", "client.pem", "--key", "client.pem"], /^mnistctl list: --key ".*client\.pem" is not allowed; a file holding a PEM private key$/],
+    [["--ca", "missing.pem"], /^mnistctl list: --ca is ".*missing\.pem"; allowed: a readable file holding a PEM certificate \(ENOENT\)$/],
+    [["--ca", "self.key"], /^mnistctl list: --ca is ".*self\.key"; allowed: a file holding a PEM certificate$/],
+    [["--ca", "ca.pem", "--cert", "client.pem", "--key", "client.pem"], /^mnistctl list: --key is ".*client\.pem"; allowed: a file holding a PEM private key$/],
     [["--key", "client.key"], /^mnistctl list: --cert is required with --key/],
   ])("%j: exit 2 with one line", async (flags, message) => {
     const args = flags.map((flag) => (flag.startsWith("--") ? flag : `${certs.dir}/${flag}`));

@@ -33,8 +33,8 @@ describe("mnistctl augment", () => {
   it.each([
     [["augment"], "a subcommand is required"],
     [["augment", "shuffle"], 'unknown subcommand "shuffle"'],
-    [["augment", "bench", "--transform", "blur"], '--transform "blur" is not allowed; one of elastic, affine'],
-    [["augment", "bench", "--count", "0"], '--count "0" is not allowed; a whole number from 1'],
+    [["augment", "bench", "--transform", "blur"], '--transform is "blur"; allowed: one of elastic, affine'],
+    [["augment", "bench", "--count", "0"], '--count is "0"; allowed: a whole number from 1'],
     [["augment", "preview", "--transform", "none"], "--out FILE.png is required"],
     [["augment", "preview", "--out", "grid.jpg"], "a file name ending in .png"],
     [["augment", "preview", "--frobnicate", "--out", "x.png"], "Unknown option '--frobnicate'"],

@@ -132,7 +132,7 @@ describe("the augment service over NATS", () => {
     for (const error of errors) expect(error).toMatch(/^(undecodable|invalid|oversize): /);
     expect(errors.some((error) => error.startsWith("oversize: request of 20000 bytes"))).toBe(true);
     expect(errors.some((error) => error.includes("runId"))).toBe(true);
-    expect(errors.some((error) => error.includes("augment.rotateProbability: 5 is not allowed"))).toBe(true);
+    expect(errors.some((error) => error.includes("augment.rotateProbability is 5; allowed"))).toBe(true);
     const stats = await waitFor("a stats line counting the rejects", () => {
       const line = lastStats(replica!);
       return line && (line.rejected as number) >= malformed.length + 1 ? line : undefined;

@@ -70,7 +70,7 @@ describe("TrainerService", () => {
     expect((await failure(client.startRun({ runId: "run-c", spec })))?.code).toBe(status.RESOURCE_EXHAUSTED);
     const bad = await failure(client.startRun({ runId: "run-d", spec: create(RunSpecSchema, { sizes: [784, 10, 10], eta: -1 }) }));
     expect(bad?.code).toBe(status.INVALID_ARGUMENT);
-    expect(bad?.message).toBe("spec.eta: -1 is not allowed; a learning rate from 1e-20 to 1000000");
+    expect(bad?.message).toBe("spec.eta is -1; allowed: a learning rate from 1e-20 to 1000000");
     expect((await failure(client.startRun({ runId: "bad id!", spec })))?.code).toBe(status.INVALID_ARGUMENT);
     for (const call of [
       () => client.decide({ runId: "run-x", epoch: 0, decision: Decision.CONTINUE, eta: 0.5 }),
@@ -80,7 +80,7 @@ describe("TrainerService", () => {
       expect((await failure(call()))?.code).toBe(status.NOT_FOUND);
     }
     const badDecision = await failure(client.decide({ runId: "run-b", epoch: 0, decision: Decision.CONTINUE, eta: 0 }));
-    expect(badDecision?.message).toBe("eta: 0 is not allowed; a learning rate greater than 0 and at most 1000000");
+    expect(badDecision?.message).toBe("eta is 0; allowed: a learning rate greater than 0 and at most 1000000");
     await client.stopTraining({ runId: "run-b" });
   });
 });

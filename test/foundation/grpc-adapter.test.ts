@@ -1,4 +1,5 @@
-import { bind, createClient, GrpcStatusError, invalidArgument, notFound, ServingStatus, startGrpcHost, status, type GrpcHost } from "@mnist/grpc";
+import { bind, createClient, GrpcStatusError, notFound, ServingStatus, startGrpcHost, status, type GrpcHost } from "@mnist/grpc";
+import { invalidArgument } from "@mnist/errors";
 import { Decision, Health, RunService, RunState } from "@mnist/protocol";
 import { Client as RawClient, credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,7 +87,7 @@ describe("gRPC adapter on loopback", () => {
     const invalid = await client.launchRun({ spec: { eta: -1 } }).catch((error: unknown) => error);
     expect(invalid).toBeInstanceOf(GrpcStatusError);
     expect((invalid as GrpcStatusError).code).toBe(status.INVALID_ARGUMENT);
-    expect((invalid as GrpcStatusError).message).toBe("spec.eta: -1 is not allowed; a learning rate greater than 0");
+    expect((invalid as GrpcStatusError).message).toBe("spec.eta is -1; allowed: a learning rate greater than 0");
     await expect(client.getRun({ runId: "missing" })).rejects.toMatchObject({ code: status.NOT_FOUND });
     await expect(client.getRun({ runId: "boom" })).rejects.toMatchObject({ code: status.INTERNAL });
     expect(internalErrors).toHaveLength(1);

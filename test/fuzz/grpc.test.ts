@@ -33,7 +33,7 @@ import {
 import { resolveRunSpec, splitmix64 } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
-import { boundedHeap, rssBytes, runNodeMeasured } from "../harness/memory.js";
+import { boundedHeap, quietRss, runNodeMeasured } from "../harness/memory.js";
 import type { StartedService } from "../harness/services.js";
 
 /**
@@ -328,7 +328,7 @@ async function inParallel(calls: (() => Promise<unknown>)[]): Promise<void> {
 async function expectRefused(door: Door, body: Uint8Array, code: status, field?: string): Promise<void> {
   const outcome = await send(door, body, "case");
   expect({ code: status[outcome.code], details: outcome.details }, `${door.name} ${hex(body)}`).toMatchObject({ code: status[code] });
-  if (field !== undefined) expect(outcome.details.startsWith(`${field}: `), `${door.name}: ${outcome.details}`).toBe(true);
+  if (field !== undefined) expect(outcome.details.startsWith(`${field} is `), `${door.name}: ${outcome.details}`).toBe(true);
 }
 
 function evaluatorDoors(): Record<string, Door> {
@@ -581,19 +581,19 @@ describe("a barrage of random and mutated requests at every method", () => {
       }
       return calls;
     };
-    const rss = () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, rssBytes(service.child.pid!)]));
+    const rss = () => quietRss(Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.child.pid!])), 3_000);
 
     await inParallel(plan(warmUpCalls));
-    const before = rss();
+    const before = await rss();
     const refusedBefore = tally.refused;
     await inParallel(plan(fuzzCalls + fuzzCalls / 10));
+    const after = await rss();
     // One byte over the limit, as noise and as a well-formed request: refused unread.
     for (const door of doors) await expectRefused(door, draw.bytes(maxReceiveBytes + 1), status.RESOURCE_EXHAUSTED);
     const huge = "h".repeat(maxReceiveBytes);
     await expectRefused(evaluatorDoors().launchRun!, encode(LaunchRunRequestSchema, { spec: { ...tiny, name: huge } }), status.RESOURCE_EXHAUSTED);
     await expectRefused(evaluatorDoors().getRun!, encode(evaluatorDoors().getRun!.method!.input, { runId: huge }), status.RESOURCE_EXHAUSTED);
     await expectRefused(trainerDoors().decide!, encode(trainerDoors().decide!.method!.input, { runId: holder, decision: Decision.STOP, reason: huge }), status.RESOURCE_EXHAUSTED);
-    const after = rss();
     for (const [, client] of sideClients) client.close();
 
     console.log(`gRPC fuzz seed ${seed}: ${tally.calls} calls, ${tally.refused} refused, ${skipped} launchable LaunchRun bodies left out; by door:\n${tally.table()}`);

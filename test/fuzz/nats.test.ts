@@ -17,7 +17,7 @@ import {
 import { splitmix64 } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
-import { boundedHeap, rssBytes } from "../harness/memory.js";
+import { boundedHeap, quietRss } from "../harness/memory.js";
 import type { LogLine } from "../harness/services.js";
 
 /**
@@ -241,17 +241,10 @@ describe("hostile input at every NATS door", () => {
     const warmUpRun = await launch(cluster, { ...shape, epochs: 10 });
     const fuzzer = new Fuzzer(nats, await js.views.kv("runs"), await js.views.kv(trainersBucket), await js.views.os(checkpointsBucket), warmUpRun, seed);
     const counted = (line: LogLine) => line.msg === "rejections" && total(line.rejections as Record<string, number>, "checkpoints/") >= fuzzer.sent.announcement;
-    // Each service's RSS is the highest of samples over the quiet moment: native buffers (the
-    // augment replica's slices) come and go, and one sample would catch them or not by chance.
     const settle = async () => {
       await nats.flush();
       await waitForLog(cluster.evaluator, counted, 60_000);
-      const highest: Record<string, number> = {};
-      for (let waited = 0; waited <= trainerTtlMs + 1_000; waited += 500) {
-        for (const [name, service] of Object.entries(services)) highest[name] = Math.max(highest[name] ?? 0, rssBytes(service.child.pid!));
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-      return highest;
+      return quietRss(Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.child.pid!])), trainerTtlMs + 1_000);
     };
     for (let i = 0; i < warmUpMessages; i++) await fuzzer.send();
     await cluster.cli(["watch", warmUpRun]);

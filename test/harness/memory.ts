@@ -31,6 +31,20 @@ export function rssBytes(pid: number): number {
 }
 
 /**
+ * Each process's highest RSS over a quiet window (`windowMs`, sampled every 250 ms): buffers come
+ * and go (a replica's slices, a call's receive buffer), and one sample would catch them or not by
+ * chance; compared window against window, only what is kept shows.
+ */
+export async function quietRss(pids: Record<string, number>, windowMs: number): Promise<Record<string, number>> {
+  const highest: Record<string, number> = {};
+  for (let waited = 0; ; waited += 250) {
+    for (const [name, pid] of Object.entries(pids)) highest[name] = Math.max(highest[name] ?? 0, rssBytes(pid));
+    if (waited >= windowMs) return highest;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
  * Runs a built entry point like runNode, and also reports the most memory it held: its peak RSS
  * (VmHWM, a high-water mark, so sampling every few milliseconds until it exits catches the peak
  * of anything that takes longer than that).

@@ -1,8 +1,8 @@
 import { RunState, type RunRecord } from "@mnist/protocol";
-import { resolveRunSpec } from "@mnist/training";
+import { checkEta, resolveRunSpec } from "@mnist/training";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
-import { UsageError } from "../errors.js";
+import { asUsageError, UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { formatTable, percent } from "../table.js";
 
@@ -106,7 +106,11 @@ export const setLearningRateCommand: Command = {
     if (positionals.length !== 2) throw new UsageError(`mnistctl set-lr: expected a run id and a learning rate, got ${positionals.length} arguments`);
     const [runId, raw] = positionals as [string, string];
     const eta = new FlagReader("set-lr").number("eta", raw)!;
-    if (!(eta > 0)) throw new UsageError(`mnistctl set-lr: eta ${raw} is not allowed; a learning rate greater than 0`);
+    try {
+      checkEta("eta", eta);
+    } catch (error) {
+      throw asUsageError("set-lr", error);
+    }
     return withRunService("set-lr", values, async (client) => {
       const { run } = await client.setLearningRate({ runId, eta });
       process.stdout.write(`run ${runId}: eta ${eta} from epoch ${run!.etaHistory.at(-1)?.epoch ?? 0}\n`);

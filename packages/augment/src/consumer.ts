@@ -1,7 +1,8 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/protocol";
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
-import { AugmentArgumentError, AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
+import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
 import { MNIST_TRAINING_IMAGES } from "./dataset.js";
 import { IMAGE_PIXELS } from "./kernels.js";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
@@ -99,8 +100,8 @@ export class NatsEpochSource implements EpochSource {
     this.runId = checkRunId(options.runId);
     this.plan = checkPlan(options.plan);
     const trainingImages = options.trainingImages ?? MNIST_TRAINING_IMAGES;
-    if (!Number.isInteger(trainingImages) || trainingImages < 1) throw new AugmentArgumentError("trainingImages", trainingImages, "a positive integer");
-    if (this.plan.trainLimit > trainingImages) throw new AugmentArgumentError("plan.trainLimit", this.plan.trainLimit, `an integer from 0 (all) to ${trainingImages}`);
+    if (!Number.isInteger(trainingImages) || trainingImages < 1) throw new InvalidArgument("trainingImages", trainingImages, "a positive integer");
+    if (this.plan.trainLimit > trainingImages) throw new InvalidArgument("plan.trainLimit", this.plan.trainLimit, `an integer from 0 (all) to ${trainingImages}`);
     this.size = epochSize(this.plan.trainLimit || trainingImages, this.plan.augment);
     this.sliceSize = sliceSize;
     this.slices = Math.ceil(this.size / sliceSize);
@@ -131,7 +132,7 @@ export class NatsEpochSource implements EpochSource {
   async *epoch(epoch: number, options: EpochOptions = {}): AsyncGenerator<EpochSlice, void, undefined> {
     checkEpoch(epoch);
     if (this.closed) throw new AugmentClosedError("the epoch source is closed");
-    if (this.state) throw new AugmentArgumentError("epoch", epoch, "one epoch at a time: finish or abandon the previous one first");
+    if (this.state) throw new InvalidArgument("epoch", epoch, "one epoch at a time: finish or abandon the previous one first");
     const order = this.order(this.plan.seed, epoch, this.size);
     if (order.length !== this.size) throw new Error(`epoch order has ${order.length} entries for ${this.size} examples`);
     const state: EpochState = { generation: ++this.generation, epoch, order, pending: new Map() };
@@ -317,6 +318,6 @@ export class NatsEpochSource implements EpochSource {
 }
 
 function positive(field: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new AugmentArgumentError(field, value, "a positive number of milliseconds");
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgument(field, value, "a positive number of milliseconds");
   return value;
 }

@@ -1,5 +1,5 @@
 import { defaultDataDir, loadMnist } from "@mnist/core";
-import { AugmentArgumentError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 import { IMAGE_PIXELS } from "./kernels.js";
 
 /** The training images the kernels read: `count` uint8 28×28 images back to back and their labels. */
@@ -13,14 +13,14 @@ export interface TrainingSet {
 export const MNIST_TRAINING_IMAGES = 50_000;
 
 export function checkTrainingSet(set: TrainingSet, field = "training"): TrainingSet {
-  if (typeof set !== "object" || set === null) throw new AugmentArgumentError(field, set, "a training set { pixels, labels, count }");
+  if (typeof set !== "object" || set === null) throw new InvalidArgument(field, set, "a training set { pixels, labels, count }");
   const { pixels, labels, count } = set;
-  if (!Number.isInteger(count) || count < 1) throw new AugmentArgumentError(`${field}.count`, count, "a positive integer");
+  if (!Number.isInteger(count) || count < 1) throw new InvalidArgument(`${field}.count`, count, "a positive integer");
   if (!(pixels instanceof Uint8Array) || pixels.length !== count * IMAGE_PIXELS) {
-    throw new AugmentArgumentError(`${field}.pixels`, pixels instanceof Uint8Array ? pixels.length : pixels, `a Uint8Array of count × 784 = ${count * IMAGE_PIXELS} bytes`);
+    throw new InvalidArgument(`${field}.pixels`, pixels instanceof Uint8Array ? pixels.length : pixels, `a Uint8Array of count × 784 = ${count * IMAGE_PIXELS} bytes`);
   }
   if (!(labels instanceof Uint8Array) || labels.length !== count) {
-    throw new AugmentArgumentError(`${field}.labels`, labels instanceof Uint8Array ? labels.length : labels, `a Uint8Array of count = ${count} labels`);
+    throw new InvalidArgument(`${field}.labels`, labels instanceof Uint8Array ? labels.length : labels, `a Uint8Array of count = ${count} labels`);
   }
   return set;
 }
@@ -28,7 +28,7 @@ export function checkTrainingSet(set: TrainingSet, field = "training"): Training
 /** The first `trainLimit` images (0 = all): the chapter's small-data runs. */
 export function limitTrainingSet(set: TrainingSet, trainLimit: number): TrainingSet {
   if (!Number.isInteger(trainLimit) || trainLimit < 0 || trainLimit > set.count) {
-    throw new AugmentArgumentError("trainLimit", trainLimit, `an integer from 0 (all) to ${set.count}`);
+    throw new InvalidArgument("trainLimit", trainLimit, `an integer from 0 (all) to ${set.count}`);
   }
   if (trainLimit === 0 || trainLimit === set.count) return set;
   return { pixels: set.pixels.subarray(0, trainLimit * IMAGE_PIXELS), labels: set.labels.subarray(0, trainLimit), count: trainLimit };

@@ -1,16 +1,3 @@
-/** A bad argument to the augmentation API or a bad field of a slice request: names the field, its value and what is allowed. */
-export class AugmentArgumentError extends Error {
-  override readonly name = "AugmentArgumentError";
-  readonly code = "INVALID_ARGUMENT";
-  constructor(
-    readonly field: string,
-    readonly value: unknown,
-    readonly allowed: string,
-  ) {
-    super(`${field}: ${formatValue(value)} is not allowed; ${allowed}`);
-  }
-}
-
 /** An augment replica rejected a slice request (every replica rejects the same request the same way). */
 export class AugmentRejectedError extends Error {
   override readonly name = "AugmentRejectedError";
@@ -44,14 +31,4 @@ export class AugmentUnavailableError extends Error {
 export class AugmentClosedError extends Error {
   override readonly name = "AugmentClosedError";
   readonly code = "AUGMENT_CLOSED";
-}
-
-function formatValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "bigint") return `${value}`;
-  if (value instanceof Uint8Array || value instanceof Uint32Array || value instanceof Float64Array) return `${value.constructor.name}(${value.length})`;
-  if (Array.isArray(value)) return `[${value.join(",")}]`;
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "object") return Object.prototype.toString.call(value);
-  return String(value);
 }

@@ -1,6 +1,6 @@
 // @mnist/augment: the augmentation kernels (native), the shift expansion, the slice protocol
 // and the epoch sources trainers read (over NATS from the augment service, or in-process).
-export { AugmentArgumentError, AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
+export { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
 export {
   affineBatch,
   augmentBatch,

@@ -1,4 +1,4 @@
-import { AugmentArgumentError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 import { native } from "./native.js";
 import { augmentRanges, checkAugmentSettings, epochSize, paramVector, type AugmentSettings } from "./spec.js";
 
@@ -32,31 +32,31 @@ export interface BatchRequest {
 }
 
 function checkSeed(field: string, seed: unknown): bigint {
-  if (typeof seed !== "bigint" || seed < 0n || seed > MAX_SEED) throw new AugmentArgumentError(field, seed, "a bigint from 0 to 2^64-1");
+  if (typeof seed !== "bigint" || seed < 0n || seed > MAX_SEED) throw new InvalidArgument(field, seed, "a bigint from 0 to 2^64-1");
   return seed;
 }
 
 function checkUint32(field: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
-    throw new AugmentArgumentError(field, value, "an integer from 0 to 4294967295");
+    throw new InvalidArgument(field, value, "an integer from 0 to 4294967295");
   }
   return value;
 }
 
 function checkImages(field: string, images: unknown): number {
-  if (!(images instanceof Uint8Array)) throw new AugmentArgumentError(field, images, "a Uint8Array of 28×28 images");
+  if (!(images instanceof Uint8Array)) throw new InvalidArgument(field, images, "a Uint8Array of 28×28 images");
   if (images.length === 0 || images.length % IMAGE_PIXELS !== 0) {
-    throw new AugmentArgumentError(`${field}.length`, images.length, `a positive multiple of ${IMAGE_PIXELS} (28×28 uint8 images)`);
+    throw new InvalidArgument(`${field}.length`, images.length, `a positive multiple of ${IMAGE_PIXELS} (28×28 uint8 images)`);
   }
   return images.length / IMAGE_PIXELS;
 }
 
 function checkOut(out: unknown, count: number, images: Uint8Array): Uint8Array {
   if (out === undefined) return new Uint8Array(count * IMAGE_PIXELS);
-  if (!(out instanceof Uint8Array)) throw new AugmentArgumentError("out", out, "a Uint8Array");
-  if (out.length !== count * IMAGE_PIXELS) throw new AugmentArgumentError("out.length", out.length, `${count * IMAGE_PIXELS} (${count} images × 784)`);
+  if (!(out instanceof Uint8Array)) throw new InvalidArgument("out", out, "a Uint8Array");
+  if (out.length !== count * IMAGE_PIXELS) throw new InvalidArgument("out.length", out.length, `${count * IMAGE_PIXELS} (${count} images × 784)`);
   if (out.buffer === images.buffer && out.byteOffset < images.byteOffset + images.byteLength && images.byteOffset < out.byteOffset + out.byteLength) {
-    throw new AugmentArgumentError("out", "overlapping images", "a buffer that does not overlap the source images");
+    throw new InvalidArgument("out", "overlapping images", "a buffer that does not overlap the source images");
   }
   return out;
 }
@@ -71,15 +71,15 @@ interface Checked {
 }
 
 function checkBatch(request: BatchRequest): Checked {
-  if (typeof request !== "object" || request === null) throw new AugmentArgumentError("request", request, "an object");
+  if (typeof request !== "object" || request === null) throw new InvalidArgument("request", request, "an object");
   const count = checkImages("images", request.images);
   const spec = checkAugmentSettings(request.spec, "spec.");
   const size = epochSize(count, spec);
   const indices = request.indices;
-  if (!(indices instanceof Uint32Array)) throw new AugmentArgumentError("indices", indices, "a Uint32Array");
+  if (!(indices instanceof Uint32Array)) throw new InvalidArgument("indices", indices, "a Uint32Array");
   for (let k = 0; k < indices.length; k++) {
     if (indices[k]! >= size) {
-      throw new AugmentArgumentError(`indices[${k}]`, indices[k], `below ${size}, the ${spec.expandShifts ? "expanded " : ""}training set's size`);
+      throw new InvalidArgument(`indices[${k}]`, indices[k], `below ${size}, the ${spec.expandShifts ? "expanded " : ""}training set's size`);
     }
   }
   return {
@@ -134,9 +134,9 @@ const CENTRE = 13.5;
 export function inverseAffineMap(parameters: AffineParameters): AffineMap {
   const { angleDeg = 0, tx = 0, ty = 0, shear = 0, scale = 1 } = parameters;
   for (const [field, value] of Object.entries({ angleDeg, tx, ty, shear, scale })) {
-    if (typeof value !== "number" || !Number.isFinite(value)) throw new AugmentArgumentError(field, value, "a finite number");
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new InvalidArgument(field, value, "a finite number");
   }
-  if (scale <= 0) throw new AugmentArgumentError("scale", scale, "greater than 0");
+  if (scale <= 0) throw new InvalidArgument("scale", scale, "greater than 0");
   const theta = angleDeg * (Math.PI / 180);
   const cs = Math.cos(theta);
   const sn = Math.sin(theta);
@@ -155,12 +155,12 @@ export function inverseAffineMap(parameters: AffineParameters): AffineMap {
 /** Resamples image t of `images` through maps[t] (bilinear, background 0): the kernels' affine path with given parameters. */
 export function affineBatch(images: Uint8Array, maps: readonly AffineMap[], out?: Uint8Array): Uint8Array {
   const count = checkImages("images", images);
-  if (!Array.isArray(maps) || maps.length !== count) throw new AugmentArgumentError("maps.length", Array.isArray(maps) ? maps.length : maps, `${count}, one map per image`);
+  if (!Array.isArray(maps) || maps.length !== count) throw new InvalidArgument("maps.length", Array.isArray(maps) ? maps.length : maps, `${count}, one map per image`);
   const flat = new Float64Array(count * 6);
   maps.forEach((map, t) => {
-    if (!Array.isArray(map) || map.length !== 6) throw new AugmentArgumentError(`maps[${t}]`, map, "six numbers a, b, c, d, e, f");
+    if (!Array.isArray(map) || map.length !== 6) throw new InvalidArgument(`maps[${t}]`, map, "six numbers a, b, c, d, e, f");
     map.forEach((value, k) => {
-      if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > 1e6) throw new AugmentArgumentError(`maps[${t}][${k}]`, value, "a finite number within ±1e6");
+      if (typeof value !== "number" || !Number.isFinite(value) || Math.abs(value) > 1e6) throw new InvalidArgument(`maps[${t}][${k}]`, value, "a finite number within ±1e6");
       flat[t * 6 + k] = value;
     });
   });
@@ -205,8 +205,8 @@ export function drawExample(spec: AugmentSettings, seed: bigint, epoch: number, 
 /** The elastic displacement field (pixels) the kernels use for an example: dx then dy, 784 each. */
 export function elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): { dx: Float32Array; dy: Float32Array } {
   const { min, max } = augmentRanges.elasticAlpha;
-  if (typeof alpha !== "number" || !(alpha >= min && alpha <= max)) throw new AugmentArgumentError("alpha", alpha, augmentRanges.elasticAlpha.allowed);
-  if (typeof sigma !== "number" || !(sigma > 0 && sigma <= augmentRanges.elasticSigma.max)) throw new AugmentArgumentError("sigma", sigma, "a smoothing sigma greater than 0, at most 30");
+  if (typeof alpha !== "number" || !(alpha >= min && alpha <= max)) throw new InvalidArgument("alpha", alpha, augmentRanges.elasticAlpha.allowed);
+  if (typeof sigma !== "number" || !(sigma > 0 && sigma <= augmentRanges.elasticSigma.max)) throw new InvalidArgument("sigma", sigma, "a smoothing sigma greater than 0, at most 30");
   const field = native.elasticField(checkSeed("seed", seed), checkUint32("epoch", epoch), checkUint32("index", index), alpha, sigma);
   return { dx: field.subarray(0, IMAGE_PIXELS), dy: field.subarray(IMAGE_PIXELS) };
 }

@@ -1,4 +1,5 @@
-import { AugmentArgumentError, AugmentClosedError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
+import { AugmentClosedError } from "./errors.js";
 import type { TrainingSet } from "./dataset.js";
 import type { EpochOrder } from "./order.js";
 import { SliceMaker, type EpochPlan, type SliceData } from "./slices.js";
@@ -12,20 +13,20 @@ export const MAX_SLICE_SIZE = 100_000;
 export function checkSourceOptions(options: { sliceSize?: number; maxInFlight?: number }): { sliceSize: number; maxInFlight: number } {
   const sliceSize = options.sliceSize ?? DEFAULT_SLICE_SIZE;
   const maxInFlight = options.maxInFlight ?? 4;
-  if (!Number.isInteger(sliceSize) || sliceSize < 1 || sliceSize > MAX_SLICE_SIZE) throw new AugmentArgumentError("sliceSize", sliceSize, `an integer from 1 to ${MAX_SLICE_SIZE}`);
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 256) throw new AugmentArgumentError("maxInFlight", maxInFlight, "an integer from 1 to 256");
+  if (!Number.isInteger(sliceSize) || sliceSize < 1 || sliceSize > MAX_SLICE_SIZE) throw new InvalidArgument("sliceSize", sliceSize, `an integer from 1 to ${MAX_SLICE_SIZE}`);
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 256) throw new InvalidArgument("maxInFlight", maxInFlight, "an integer from 1 to 256");
   return { sliceSize, maxInFlight };
 }
 
 export function checkPlan(plan: EpochPlan): EpochPlan {
-  if (typeof plan !== "object" || plan === null) throw new AugmentArgumentError("plan", plan, "an object { seed, trainLimit, augment }");
-  if (typeof plan.seed !== "bigint" || plan.seed < 0n || plan.seed > MAX_SEED) throw new AugmentArgumentError("plan.seed", plan.seed, "a bigint from 0 to 2^64-1");
-  if (!Number.isInteger(plan.trainLimit) || plan.trainLimit < 0) throw new AugmentArgumentError("plan.trainLimit", plan.trainLimit, "an integer of at least 0 (0 = all)");
+  if (typeof plan !== "object" || plan === null) throw new InvalidArgument("plan", plan, "an object { seed, trainLimit, augment }");
+  if (typeof plan.seed !== "bigint" || plan.seed < 0n || plan.seed > MAX_SEED) throw new InvalidArgument("plan.seed", plan.seed, "a bigint from 0 to 2^64-1");
+  if (!Number.isInteger(plan.trainLimit) || plan.trainLimit < 0) throw new InvalidArgument("plan.trainLimit", plan.trainLimit, "an integer of at least 0 (0 = all)");
   return { seed: plan.seed, trainLimit: plan.trainLimit, augment: checkAugmentSettings(plan.augment, "plan.augment.") };
 }
 
 export function checkEpoch(epoch: number): number {
-  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff) throw new AugmentArgumentError("epoch", epoch, "an integer from 0 to 4294967295");
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff) throw new InvalidArgument("epoch", epoch, "an integer from 0 to 4294967295");
   return epoch;
 }
 
@@ -75,7 +76,7 @@ export class LocalEpochSource implements EpochSource {
   async *epoch(epoch: number, options: EpochOptions = {}): AsyncGenerator<EpochSlice, void, undefined> {
     checkEpoch(epoch);
     if (this.closed) throw new AugmentClosedError("the epoch source is closed");
-    if (this.active) throw new AugmentArgumentError("epoch", epoch, "one epoch at a time: finish or abandon the previous one first");
+    if (this.active) throw new InvalidArgument("epoch", epoch, "one epoch at a time: finish or abandon the previous one first");
     this.active = true;
     const pending: { slice: number; count: number; made: Promise<SliceData> }[] = [];
     const stats = this.counters;

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 /**
  * The addon's functions (native/addon.cpp); call them only through kernels.ts, which validates.
  * The addon checks again what decides the memory a call touches (types, lengths, indices, the
- * parameter ranges) and throws a TypeError or RangeError; kernels.ts's AugmentArgumentError comes first.
+ * parameter ranges) and throws a TypeError or RangeError; kernels.ts's InvalidArgument comes first.
  */
 export interface NativeAugment {
   augmentBatch(src: Uint8Array, indices: Uint32Array, params: Float64Array, seed: bigint, epoch: number, out: Uint8Array): void;

@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RUN_ID_ALLOWED, RUN_ID_PATTERN, SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
-import { AugmentArgumentError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 import { IMAGE_PIXELS } from "./kernels.js";
 import { BYTES_PER_EXAMPLE, type EpochPlan, type SliceData } from "./slices.js";
 import { checkAugmentSettings, epochSize } from "./spec.js";
@@ -37,22 +37,22 @@ export interface CheckedSliceRequest {
 
 export function checkRunId(runId: unknown, field = "runId"): string {
   if (typeof runId !== "string" || !RUN_ID_PATTERN.test(runId)) {
-    throw new AugmentArgumentError(field, runId, RUN_ID_ALLOWED);
+    throw new InvalidArgument(field, runId, RUN_ID_ALLOWED);
   }
   return runId;
 }
 
-/** Checks a decoded request against the limits; the first bad field throws an AugmentArgumentError naming it. */
+/** Checks a decoded request against the limits; the first bad field throws an InvalidArgument naming it. */
 export function checkSliceRequest(request: SliceRequest, limits: SliceLimits): CheckedSliceRequest {
   const runId = checkRunId(request.runId);
   if (request.trainLimit > limits.trainingImages) {
-    throw new AugmentArgumentError("trainLimit", request.trainLimit, `an integer from 0 (all) to ${limits.trainingImages}`);
+    throw new InvalidArgument("trainLimit", request.trainLimit, `an integer from 0 (all) to ${limits.trainingImages}`);
   }
   const augment = checkAugmentSettings(request.augment, "augment.");
   const n = epochSize(request.trainLimit || limits.trainingImages, augment);
-  if (request.start >= n) throw new AugmentArgumentError("start", request.start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
+  if (request.start >= n) throw new InvalidArgument("start", request.start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
   const most = Math.min(limits.maxSliceExamples, n - request.start);
-  if (request.count < 1 || request.count > most) throw new AugmentArgumentError("count", request.count, `an integer from 1 to ${most}`);
+  if (request.count < 1 || request.count > most) throw new InvalidArgument("count", request.count, `an integer from 1 to ${most}`);
   return {
     runId,
     plan: { seed: request.seed, trainLimit: request.trainLimit, augment },

@@ -1,4 +1,4 @@
-import { AugmentArgumentError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 import { augmentBatch, augmentBatchAsync, IMAGE_PIXELS } from "./kernels.js";
 import { checkTrainingSet, limitTrainingSet, type TrainingSet } from "./dataset.js";
 import { epochOrder as defaultOrder, type EpochOrder } from "./order.js";
@@ -74,8 +74,8 @@ export class SliceMaker {
     const augment = checkAugmentSettings(plan.augment);
     const images = this.imagesFor(plan);
     const n = epochSize(images.count, augment);
-    if (!Number.isInteger(start) || start < 0 || start >= n) throw new AugmentArgumentError("start", start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
-    if (!Number.isInteger(count) || count < 1 || start + count > n) throw new AugmentArgumentError("count", count, `an integer from 1 to ${n - start} (the epoch has ${n} examples)`);
+    if (!Number.isInteger(start) || start < 0 || start >= n) throw new InvalidArgument("start", start, `an integer from 0 to ${n - 1} (the epoch has ${n} examples)`);
+    if (!Number.isInteger(count) || count < 1 || start + count > n) throw new InvalidArgument("count", count, `an integer from 1 to ${n - start} (the epoch has ${n} examples)`);
     const indices = this.epochOrder(plan, epoch).slice(start, start + count);
     const labels = new Uint8Array(count);
     const shift = augment.expandShifts;

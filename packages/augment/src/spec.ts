@@ -1,5 +1,5 @@
 import type { AugmentSpec } from "@mnist/protocol";
-import { AugmentArgumentError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 
 /** The fields of the protocol's AugmentSpec as a plain object; a protobuf AugmentSpec is one. */
 export type AugmentSettings = Omit<AugmentSpec, "$typeName" | "$unknown">;
@@ -63,20 +63,20 @@ export const augmentRanges = {
 const probabilityFields = ["rotateProbability", "translateProbability", "skewProbability", "scaleProbability", "elasticProbability"] as const;
 
 /**
- * Checks every field; the first bad one throws an AugmentArgumentError naming it (prefixed
+ * Checks every field; the first bad one throws an InvalidArgument naming it (prefixed
  * with `prefix`, such as "augment."). Returns a plain copy.
  */
 export function checkAugmentSettings(spec: AugmentSettings | undefined, prefix = "augment."): AugmentSettings {
   if (spec === undefined || spec === null) return { ...noAugmentation };
-  if (typeof spec !== "object") throw new AugmentArgumentError(prefix.replace(/\.$/, ""), spec, "an AugmentSpec object");
+  if (typeof spec !== "object") throw new InvalidArgument(prefix.replace(/\.$/, ""), spec, "an AugmentSpec object");
   const settings = augmentSettings(pick(spec));
-  if (typeof settings.expandShifts !== "boolean") throw new AugmentArgumentError(`${prefix}expandShifts`, settings.expandShifts, "true or false");
+  if (typeof settings.expandShifts !== "boolean") throw new InvalidArgument(`${prefix}expandShifts`, settings.expandShifts, "true or false");
   for (const field of probabilityFields) check(`${prefix}${field}`, settings[field], 0, 1, "a probability from 0 to 1");
   for (const [field, range] of Object.entries(augmentRanges) as [keyof typeof augmentRanges, (typeof augmentRanges)[keyof typeof augmentRanges]][]) {
     check(`${prefix}${field}`, settings[field], range.min, range.max, range.allowed);
   }
   if (settings.elasticProbability > 0 && settings.elasticAlpha > 0 && settings.elasticSigma <= 0) {
-    throw new AugmentArgumentError(`${prefix}elasticSigma`, settings.elasticSigma, "greater than 0 when elastic distortion is on");
+    throw new InvalidArgument(`${prefix}elasticSigma`, settings.elasticSigma, "greater than 0 when elastic distortion is on");
   }
   return settings;
 }
@@ -128,5 +128,5 @@ function pick(spec: AugmentSettings): AugmentSettings {
 }
 
 function check(field: string, value: unknown, min: number, max: number, allowed: string): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) throw new AugmentArgumentError(field, value, allowed);
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) throw new InvalidArgument(field, value, allowed);
 }

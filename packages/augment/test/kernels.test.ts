@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { InvalidArgument } from "@mnist/errors";
 import {
-  AugmentArgumentError,
   augmentBatch,
   augmentBatchAsync,
   augmentSettings,
@@ -158,8 +158,8 @@ describe("argument validation", () => {
     } catch (error) {
       caught = error;
     }
-    expect(caught).toBeInstanceOf(AugmentArgumentError);
-    const error = caught as AugmentArgumentError;
+    expect(caught).toBeInstanceOf(InvalidArgument);
+    const error = caught as InvalidArgument;
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.field).toBe(field);
     expect(error.message).toContain(field);
@@ -167,7 +167,7 @@ describe("argument validation", () => {
   });
 
   it("accepts indices into the expanded set only with expandShifts", () => {
-    expect(() => augmentBatch({ ...good, indices: Uint32Array.of(9999) })).toThrow(AugmentArgumentError);
+    expect(() => augmentBatch({ ...good, indices: Uint32Array.of(9999) })).toThrow(InvalidArgument);
     expect(augmentBatch({ ...good, indices: Uint32Array.of(9999), spec: augmentSettings({ expandShifts: true }) })).toHaveLength(784);
     expect(expandedIndex(9999)).toEqual({ image: 1999, shift: "right" });
   });

@@ -1,8 +1,8 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { SampleBatchSchema, SliceRequestSchema } from "@mnist/protocol";
 import { describe, expect, it } from "vitest";
+import { InvalidArgument } from "@mnist/errors";
 import {
-  AugmentArgumentError,
   checkSliceRequest,
   encodeParts,
   epochOrder,
@@ -62,7 +62,7 @@ describe("the in-process epoch source", () => {
     await first.return(undefined);
     expect(source.stats().inFlightSlices).toBe(0);
     expect((await source.epoch(1).next()).value?.count).toBe(100);
-    expect(() => new LocalEpochSource({ training: maker, plan, sliceSize: 0 })).toThrow(AugmentArgumentError);
+    expect(() => new LocalEpochSource({ training: maker, plan, sliceSize: 0 })).toThrow(InvalidArgument);
     expect(() => new LocalEpochSource({ training: maker, plan: { ...plan, trainLimit: 50_001 } })).toThrow(/trainLimit/);
     expect(() => new LocalEpochSource({ training: maker, plan: { ...plan, seed: -1n } })).toThrow(/plan.seed/);
   });

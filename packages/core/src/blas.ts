@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
 import { native, type NativeCore } from "./native.js";
 import { checkInteger, checkKnownKeys, checkObject } from "./validate.js";
 

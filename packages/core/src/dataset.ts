@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { CoreError, corruptData, invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
+import { CoreError, corruptData } from "./errors.js";
 import { readIdxFile, type IdxImages, type IdxLabels } from "./idx.js";
 import { checkInteger, checkKnownKeys, checkObject } from "./validate.js";
 

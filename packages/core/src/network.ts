@@ -1,4 +1,5 @@
-import { CoreError, invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
+import { CoreError } from "./errors.js";
 import { native } from "./native.js";
 import { activations, costCodes, inferenceBatch, mnistShape, paramCount, resolveCostOptions, resolveSpec, type CostOptions, type NetworkSpec, type NetworkSpecInput } from "./options.js";
 import { checkInputs, checkInteger, checkLabels, checkObject, checkSeed, type Seed } from "./validate.js";

@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, checkSeed, type Seed } from "./validate.js";
 
 // The typed options of the core and every default, in one place.

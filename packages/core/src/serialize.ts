@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
-import { corruptData, invalidArgument, show } from "./errors.js";
+import { formatValue, invalidArgument } from "@mnist/errors";
+import { corruptData } from "./errors.js";
 import { checkNetwork, layerView, networkFrom, type Network } from "./network.js";
 import { activations, costCodes, costs, maxLayerSize, maxWeightLayers, paramCount, resolveSpec, type ActivationName, type CostName } from "./options.js";
 
@@ -65,36 +66,36 @@ export function loadNetworkJson(text: string, source = "network JSON"): Network 
 
 export function networkFromJson(data: unknown, source = "network JSON"): Network {
   const bad = (problem: string) => corruptData(source, problem);
-  if (typeof data !== "object" || data === null || Array.isArray(data)) throw bad(`expected an object with sizes, weights, biases, cost; got ${show(data)}`);
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw bad(`expected an object with sizes, weights, biases, cost; got ${formatValue(data)}`);
   const d = data as Record<string, unknown>;
   const sizes = d.sizes;
-  if (!Array.isArray(sizes) || sizes.length < 2 || sizes.length > maxWeightLayers + 1) throw bad(`sizes is ${show(sizes)}; expected 2 to ${maxWeightLayers + 1} layer sizes`);
+  if (!Array.isArray(sizes) || sizes.length < 2 || sizes.length > maxWeightLayers + 1) throw bad(`sizes is ${formatValue(sizes)}; expected 2 to ${maxWeightLayers + 1} layer sizes`);
   sizes.forEach((s, i) => {
-    if (!Number.isInteger(s) || s < 1 || s > maxLayerSize) throw bad(`sizes[${i}] is ${show(s)}; expected an integer from 1 to ${maxLayerSize}`);
+    if (!Number.isInteger(s) || s < 1 || s > maxLayerSize) throw bad(`sizes[${i}] is ${formatValue(s)}; expected an integer from 1 to ${maxLayerSize}`);
   });
   const costEntry = Object.entries(costNames).find(([, name]) => name === d.cost);
-  if (!costEntry) throw bad(`cost is ${show(d.cost)}; expected one of ${Object.values(costNames).join(", ")}`);
+  if (!costEntry) throw bad(`cost is ${formatValue(d.cost)}; expected one of ${Object.values(costNames).join(", ")}`);
   const activation = d.activation ?? "sigmoid";
-  if (!(activations as readonly unknown[]).includes(activation)) throw bad(`activation is ${show(d.activation)}; expected one of ${activations.join(", ")}`);
+  if (!(activations as readonly unknown[]).includes(activation)) throw bad(`activation is ${formatValue(d.activation)}; expected one of ${activations.join(", ")}`);
   const layers = sizes.length - 1;
   const weights = d.weights, biases = d.biases;
-  if (!Array.isArray(weights) || weights.length !== layers) throw bad(`weights has ${Array.isArray(weights) ? `${weights.length} layers` : show(weights)}, sizes say ${layers}`);
-  if (!Array.isArray(biases) || biases.length !== layers) throw bad(`biases has ${Array.isArray(biases) ? `${biases.length} layers` : show(biases)}, sizes say ${layers}`);
+  if (!Array.isArray(weights) || weights.length !== layers) throw bad(`weights has ${Array.isArray(weights) ? `${weights.length} layers` : formatValue(weights)}, sizes say ${layers}`);
+  if (!Array.isArray(biases) || biases.length !== layers) throw bad(`biases has ${Array.isArray(biases) ? `${biases.length} layers` : formatValue(biases)}, sizes say ${layers}`);
 
   const network = networkFrom({ sizes, activation: activation as ActivationName, cost: costEntry[0] as CostName }, new Float32Array(paramCount(sizes)));
   const number = (field: string, value: unknown): number => {
-    if (typeof value !== "number" || !Number.isFinite(value)) throw bad(`${field} is ${show(value)}; expected a finite number`);
+    if (typeof value !== "number" || !Number.isFinite(value)) throw bad(`${field} is ${formatValue(value)}; expected a finite number`);
     return value;
   };
   for (let l = 0; l < layers; l++) {
     const rows = sizes[l + 1] as number, cols = sizes[l] as number;
     const view = layerView(network, l);
     const w = weights[l], b = biases[l];
-    if (!Array.isArray(w) || w.length !== rows) throw bad(`weights[${l}] has ${Array.isArray(w) ? `${w.length} rows` : show(w)}, sizes say ${rows}`);
-    if (!Array.isArray(b) || b.length !== rows) throw bad(`biases[${l}] has ${Array.isArray(b) ? `${b.length} rows` : show(b)}, sizes say ${rows}`);
+    if (!Array.isArray(w) || w.length !== rows) throw bad(`weights[${l}] has ${Array.isArray(w) ? `${w.length} rows` : formatValue(w)}, sizes say ${rows}`);
+    if (!Array.isArray(b) || b.length !== rows) throw bad(`biases[${l}] has ${Array.isArray(b) ? `${b.length} rows` : formatValue(b)}, sizes say ${rows}`);
     for (let j = 0; j < rows; j++) {
       const row = w[j];
-      if (!Array.isArray(row) || row.length !== cols) throw bad(`weights[${l}][${j}] has ${Array.isArray(row) ? `${row.length} entries` : show(row)}, sizes say ${cols}`);
+      if (!Array.isArray(row) || row.length !== cols) throw bad(`weights[${l}][${j}] has ${Array.isArray(row) ? `${row.length} entries` : formatValue(row)}, sizes say ${cols}`);
       for (let k = 0; k < cols; k++) view.weights[j * cols + k] = number(`weights[${l}][${j}][${k}]`, row[k]);
       const bias = b[j];
       // network2 writes column vectors, [[b0], [b1], ...]; a flat list is accepted too

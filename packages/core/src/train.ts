@@ -1,4 +1,5 @@
-import { CoreError, invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
+import { CoreError } from "./errors.js";
 import { native } from "./native.js";
 import { checkDropoutMask, checkNetwork, nativeLayout, segmentName, type Network } from "./network.js";
 import { epochChunk, maxFloat32, paramCount, resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "./options.js";

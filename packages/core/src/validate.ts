@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument } from "@mnist/errors";
 
 // Argument checks shared by every entry point. They run before any native call: the addon
 // trusts what it is given, so anything that could make it read out of bounds stops here.

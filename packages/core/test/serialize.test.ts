@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { InvalidArgument } from "@mnist/errors";
 import {
   CoreError,
   createNetwork,
@@ -17,7 +18,7 @@ function codeOf(fn: () => unknown): { code: string; message: string } {
   try {
     fn();
   } catch (e) {
-    if (e instanceof CoreError) return { code: e.code, message: e.message };
+    if (e instanceof CoreError || e instanceof InvalidArgument) return { code: e.code, message: e.message };
     throw e;
   }
   throw new Error("expected a CoreError");

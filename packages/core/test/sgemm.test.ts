@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CoreError, getBlasThreads, measureSgemmGflops } from "../src/index.js";
+import { InvalidArgument } from "@mnist/errors";
+import { getBlasThreads, measureSgemmGflops } from "../src/index.js";
 
 // measureSgemmGflops is the benchmark's ceiling (npm run bench -- core); these check only that it
 // measures something sane and leaves training's thread count as it found it.
@@ -17,8 +18,8 @@ describe("measureSgemmGflops", () => {
       try {
         fn();
       } catch (e) {
-        expect(e).toBeInstanceOf(CoreError);
-        return [(e as CoreError).code, (e as CoreError).field];
+        expect(e).toBeInstanceOf(InvalidArgument);
+        return [(e as InvalidArgument).code, (e as InvalidArgument).field];
       }
       return null;
     };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { InvalidArgument } from "@mnist/errors";
 import {
-  CoreError,
   checkFitsData,
   computeGradient,
   createNetwork,
@@ -26,8 +26,8 @@ function rejects(fn: () => unknown, field: string, allowed?: string | RegExp) {
   } catch (e) {
     error = e;
   }
-  expect(error, `expected a CoreError for ${field}`).toBeInstanceOf(CoreError);
-  const e = error as CoreError;
+  expect(error, `expected an InvalidArgument for ${field}`).toBeInstanceOf(InvalidArgument);
+  const e = error as InvalidArgument;
   expect(e.code).toBe("INVALID_ARGUMENT");
   expect(e.field).toBe(field);
   expect(e.message.startsWith(`${field} is `)).toBe(true);

@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import { formatValue } from "@mnist/errors";
 
 /** An error a handler throws to answer with a specific gRPC status; any other error becomes INTERNAL. */
 export class GrpcStatusError extends Error {
@@ -11,18 +12,14 @@ export class GrpcStatusError extends Error {
   }
 }
 
-/** INVALID_ARGUMENT naming the field, the value and what is allowed. */
-export function invalidArgument(field: string, value: unknown, allowed: string): GrpcStatusError {
-  return new GrpcStatusError(status.INVALID_ARGUMENT, `${field}: ${formatValue(value)} is not allowed; ${allowed}`);
-}
-
 export function notFound(what: string, id: string): GrpcStatusError {
   return new GrpcStatusError(status.NOT_FOUND, `${what} ${formatValue(id)} not found`);
 }
 
 /**
- * Typed errors elsewhere in the project carry a `code`: gRPC's own names (INVALID_ARGUMENT,
- * NOT_FOUND, …) answer with that status; these domain codes with the closest one.
+ * The one mapping from what is wrong to a gRPC status. Errors carry a `code` (`@mnist/errors`):
+ * gRPC's own names (INVALID_ARGUMENT — every InvalidArgument —, NOT_FOUND, …) answer with that
+ * status; these domain codes with the closest one.
  */
 const domainCodes: Readonly<Record<string, status>> = {
   // A data file, network or checkpoint that is malformed: the stored bytes are bad.
@@ -50,24 +47,6 @@ export function statusOf(error: unknown): { code: status; details: string } | un
 /** Statuses that asking again cannot change: the request or its data is at fault. */
 export function isPermanent(code: status): boolean {
   return [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.DATA_LOSS, status.OUT_OF_RANGE, status.UNIMPLEMENTED, status.NOT_FOUND].includes(code);
-}
-
-/** Longest string, and most array items, a message quotes: a value is echoed, never a request's megabytes. */
-const quotedChars = 64;
-const quotedItems = 12;
-
-/** A value as messages quote it: strings JSON-quoted, long strings and arrays cut short with their length. */
-export function formatValue(value: unknown): string {
-  if (typeof value === "string") {
-    return value.length > quotedChars ? `${JSON.stringify(value.slice(0, quotedChars))}… (${value.length} characters)` : JSON.stringify(value);
-  }
-  if (typeof value === "bigint") return value.toString();
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;
-  if (Array.isArray(value)) {
-    const shown = value.slice(0, quotedItems).map(formatValue).join(",");
-    return value.length > quotedItems ? `[${shown},…] (${value.length} items)` : `[${shown}]`;
-  }
-  return String(value);
 }
 
 /**

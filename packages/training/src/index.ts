@@ -1,4 +1,3 @@
-export { SpecError } from "./errors.js";
 export { decideEpoch, initialPolicyState, type DecisionName, type EpochDecision, type PolicyState } from "./policy.js";
 export {
   activationByName,

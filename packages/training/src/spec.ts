@@ -1,8 +1,8 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
-import { AugmentArgumentError, checkAugmentSettings, isIdentity } from "@mnist/augment";
+import { checkAugmentSettings, isIdentity } from "@mnist/augment";
 import { networkLimits, paramCount, type CostName } from "@mnist/core";
-import { SpecError } from "./errors.js";
+import { InvalidArgument } from "@mnist/errors";
 
 export type { CostName };
 export type ActivationName = "sigmoid" | "tanh" | "relu";
@@ -102,14 +102,14 @@ export const evalSetByName: Record<EvalSetName, EvalSet> = { validation: EvalSet
 
 function enumName<E extends number, N>(field: string, value: E, names: Record<E, N | undefined>): N {
   const name = names[value];
-  if (name === undefined) throw new SpecError(field, value, `one of ${Object.keys(names).join(", ")}`);
+  if (name === undefined) throw new InvalidArgument(field, value, `one of ${Object.keys(names).join(", ")}`);
   return name;
 }
 
 function checkRange(field: string, value: number, min: number, max: number, allowed: string, options: { minExclusive?: boolean; maxExclusive?: boolean } = {}) {
   const belowMin = options.minExclusive ? value <= min : value < min;
   const aboveMax = options.maxExclusive ? value >= max : value > max;
-  if (!Number.isFinite(value) || belowMin || aboveMax) throw new SpecError(field, value, allowed);
+  if (!Number.isFinite(value) || belowMin || aboveMax) throw new InvalidArgument(field, value, allowed);
 }
 
 /**
@@ -119,39 +119,34 @@ function checkRange(field: string, value: number, min: number, max: number, allo
  */
 export const etaRange = { min: 1e-20, max: 1e6 } as const;
 
-/** A learning rate within etaRange, or a SpecError naming `field`. */
+/** A learning rate within etaRange, or an InvalidArgument naming `field`. */
 export function checkEta(field: string, eta: number): number {
   checkRange(field, eta, etaRange.min, etaRange.max, `a learning rate from ${etaRange.min} to ${etaRange.max}`);
   return eta;
 }
 
 function checkInteger(field: string, value: number, min: number, max: number) {
-  if (!Number.isInteger(value) || value < min || value > max) throw new SpecError(field, value, `an integer from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new InvalidArgument(field, value, `an integer from ${min} to ${max}`);
 }
 
 function resolveSizes(sizes: readonly number[], limits: SpecLimits): number[] {
   const resolved = sizes.length === 0 ? [...runDefaults.sizes] : [...sizes];
   const { maxWeightLayers, maxLayerSize, maxParams } = networkLimits;
   if (resolved.length < 2 || resolved.length > maxWeightLayers + 1) {
-    throw new SpecError("sizes", resolved, `2 to ${maxWeightLayers + 1} layer sizes, such as 784,30,10`);
+    throw new InvalidArgument("sizes", resolved, `2 to ${maxWeightLayers + 1} layer sizes, such as 784,30,10`);
   }
-  if (resolved[0] !== limits.inputSize) throw new SpecError("sizes[0]", resolved[0], `${limits.inputSize}, the number of pixels of an input image`);
+  if (resolved[0] !== limits.inputSize) throw new InvalidArgument("sizes[0]", resolved[0], `${limits.inputSize}, the number of pixels of an input image`);
   const last = resolved.length - 1;
-  if (resolved[last] !== limits.classes) throw new SpecError(`sizes[${last}]`, resolved[last], `${limits.classes}, the number of classes`);
+  if (resolved[last] !== limits.classes) throw new InvalidArgument(`sizes[${last}]`, resolved[last], `${limits.classes}, the number of classes`);
   resolved.forEach((size, layer) => checkInteger(`sizes[${layer}]`, size, 1, maxLayerSize));
   const params = paramCount(resolved);
-  if (params > maxParams) throw new SpecError("sizes", resolved, `networks of at most ${maxParams} parameters (this one has ${params})`);
+  if (params > maxParams) throw new InvalidArgument("sizes", resolved, `networks of at most ${maxParams} parameters (this one has ${params})`);
   return resolved;
 }
 
 function resolveAugment(augment: AugmentSpec | undefined): AugmentSpec | undefined {
   if (!augment) return undefined;
-  try {
-    checkAugmentSettings(augment, "augment.");
-  } catch (error) {
-    if (error instanceof AugmentArgumentError) throw new SpecError(error.field, error.value, error.allowed);
-    throw error;
-  }
+  checkAugmentSettings(augment, "augment.");
   return isIdentity(augment) ? undefined : augment;
 }
 
@@ -159,7 +154,7 @@ function pickMonitor({ trainCost, trainAccuracy, evalCost, evalAccuracy, testAcc
   return { trainCost, trainAccuracy, evalCost, evalAccuracy, testAccuracy };
 }
 
-/** Applies the defaults and checks every field; the first bad one throws a SpecError naming it. */
+/** Applies the defaults and checks every field; the first bad one throws a InvalidArgument naming it. */
 export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits): ResolvedRunSpec {
   const sizes = resolveSizes(spec.sizes, limits);
   const epochs = spec.epochs ?? runDefaults.epochs;
@@ -172,9 +167,9 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
   checkRange("l1", spec.l1, 0, 1e9, "a regularisation parameter of at least 0");
   checkRange("dropout", spec.dropout, 0, 1, "a fraction in [0, 1)", { maxExclusive: true });
   checkRange("momentum", spec.momentum, 0, 1, "a coefficient in [0, 1)", { maxExclusive: true });
-  if (spec.nesterov && spec.momentum === 0) throw new SpecError("nesterov", true, "only with a momentum coefficient greater than 0");
+  if (spec.nesterov && spec.momentum === 0) throw new InvalidArgument("nesterov", true, "only with a momentum coefficient greater than 0");
   checkInteger("trainLimit", spec.trainLimit, 0, limits.trainingImages);
-  if (spec.trainLimit > 0 && miniBatch > spec.trainLimit) throw new SpecError("miniBatch", miniBatch, `at most trainLimit (${spec.trainLimit})`);
+  if (spec.trainLimit > 0 && miniBatch > spec.trainLimit) throw new InvalidArgument("miniBatch", miniBatch, `at most trainLimit (${spec.trainLimit})`);
   const stopping = spec.stopping;
   const earlyStopPatience = stopping?.earlyStopPatience ?? 0;
   const decayAfter = stopping?.decayAfter ?? 0;

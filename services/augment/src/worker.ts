@@ -1,7 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
+import { InvalidArgument } from "@mnist/errors";
 import {
   AUGMENT_QUEUE,
-  AugmentArgumentError,
   checkSliceRequest,
   encodeError,
   encodeParts,
@@ -134,7 +134,7 @@ export class AugmentWorker {
     try {
       request = checkSliceRequest(decoded, { trainingImages: this.maker.training.count, maxSliceExamples: this.config.maxSliceExamples });
     } catch (error) {
-      if (!(error instanceof AugmentArgumentError)) throw error;
+      if (!(error instanceof InvalidArgument)) throw error;
       return this.reject(message, "invalid", error.message, decoded);
     }
     if (!message.reply) return this.reject(message, "no-reply-subject", "a request needs a reply subject", decoded);

@@ -1,6 +1,7 @@
-import { bind, GrpcStatusError, invalidArgument, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
+import { bind, GrpcStatusError, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
+import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { NetworkChoice, RUN_ID_ALLOWED, RUN_ID_PATTERN, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, isTerminal, resolveRunSpec, SpecError, type SpecLimits } from "@mnist/training";
+import { checkEta, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/training";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 
@@ -44,7 +45,7 @@ function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSp
   try {
     return { spec, eta: resolveRunSpec(spec, limits).eta };
   } catch (error) {
-    if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
+    if (error instanceof InvalidArgument) throw error.within("spec.");
     throw error;
   }
 }

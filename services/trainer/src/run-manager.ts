@@ -1,10 +1,11 @@
 import { Heartbeat, latestObjectName, readCheckpoint, reannounceCheckpoint } from "@mnist/cluster";
 import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/core";
 import { NatsEpochSource } from "@mnist/augment";
-import { GrpcStatusError, invalidArgument, notFound, status } from "@mnist/grpc";
+import { GrpcStatusError, notFound, status } from "@mnist/grpc";
+import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, type RunSpec } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { etaRange, initialNetwork, resolveRunSpec, sliceSizeFor, SpecError, type ResolvedRunSpec } from "@mnist/training";
+import { etaRange, initialNetwork, resolveRunSpec, sliceSizeFor, type ResolvedRunSpec } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { ActiveRun, type RunStart } from "./active-run.js";
 
@@ -94,7 +95,7 @@ export class RunManager {
     try {
       spec = resolveRunSpec(specMessage);
     } catch (error) {
-      if (error instanceof SpecError) throw invalidArgument(`spec.${error.field}`, error.value, error.allowed);
+      if (error instanceof InvalidArgument) throw error.within("spec.");
       throw error;
     }
     const running = this.runs.get(runId);
@@ -177,7 +178,7 @@ export class RunManager {
     // The evaluator decides on epochs the run has trained (run.epoch is the one in training or
     // awaiting its decision). A later epoch cannot come from it, and would wait in the mailbox for ever.
     if (epoch > run.epoch) {
-      throw new GrpcStatusError(status.OUT_OF_RANGE, `epoch: ${epoch} is not allowed; run ${runId} is at epoch ${run.epoch}, and a decision is for an epoch it has trained`);
+      throw new GrpcStatusError(status.OUT_OF_RANGE, `epoch is ${epoch}; allowed: an epoch run ${runId} has trained (it is at epoch ${run.epoch})`);
     }
     run.mailbox.deliver(epoch, { decision, eta, reason });
   }

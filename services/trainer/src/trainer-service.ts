@@ -1,4 +1,5 @@
-import { bind, invalidArgument, type ServiceBinding } from "@mnist/grpc";
+import { bind, type ServiceBinding } from "@mnist/grpc";
+import { invalidArgument } from "@mnist/errors";
 import { RUN_ID_ALLOWED, RUN_ID_PATTERN, TrainerService } from "@mnist/protocol";
 import type { RunManager } from "./run-manager.js";
 
