@@ -71,7 +71,7 @@ status=0
 LD_PRELOAD="$libasan" \
   ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:log_path=$logs/asan" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-  npx vitest run packages/core packages/augment "$@" 2>&1 | tee "$logs/vitest.out" || status=$?
+  npx vitest run packages/core packages/augment packages/stream "$@" 2>&1 | tee "$logs/vitest.out" || status=$?
 
 reports=$(find "$logs" -type f -name 'asan*' | sort)
 if [[ -n "$reports" ]]; then

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { augmentBatch, IMAGE_PIXELS, loadTrainingSet, NatsEpochSource, presets, type PresetName } from "@mnist/augment";
+import { augmentBatch, IMAGE_PIXELS, loadTrainingSet } from "@mnist/augment";
+import { presets, type PresetName } from "@mnist/spec";
+import { NatsEpochSource } from "@mnist/stream";
 import { connect, type NatsConnection } from "nats";
 import { markdownTable } from "./report.js";
 

@@ -1,6 +1,7 @@
 import type { Mnist } from "@mnist/core";
 import { Activation, Cost, EvalSet, Init } from "@mnist/protocol";
-import { runSpec, trainLocally } from "@mnist/training";
+import { runSpec } from "@mnist/spec";
+import { trainLocally } from "@mnist/training";
 import { describeFigure, describeMeasure, describeRun, rows, runs, type ChapterFigure, type Measure, type Row, type RunName, type RunSettings } from "./experiments.js";
 import { machineLines, type MachineInfo } from "./machine.js";
 import { fixed, markdownTable } from "./report.js";

@@ -1,19 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  AUGMENT_QUEUE,
-  encodeParts,
-  epochOrder,
-  LocalEpochSource,
-  loadTrainingSet,
-  NatsEpochSource,
-  presets,
-  SliceMaker,
-  sliceBytes,
-  type EpochPlan,
-  type EpochSource,
-  type NatsSourceOptions,
-} from "@mnist/augment";
+import { epochOrder, loadTrainingSet, SliceMaker, type EpochPlan } from "@mnist/augment";
+import { presets } from "@mnist/spec";
+import { AUGMENT_QUEUE, encodeParts, LocalEpochSource, NatsEpochSource, sliceBytes, type EpochSource, type NatsSourceOptions } from "@mnist/stream";
 import { SampleBatchSchema, SliceRequestSchema } from "@mnist/protocol";
 import { connect, createInbox, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { Init, EvalSet } from "@mnist/protocol";
-import { runSpec, score, trainLocally } from "@mnist/training";
+import { runSpec, score } from "@mnist/spec";
+import { trainLocally } from "@mnist/training";
 import { runNode } from "../harness/services.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mnistctl-train-"));

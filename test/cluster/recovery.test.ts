@@ -6,7 +6,8 @@ import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkpointsBucket, latestObjectName } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
-import { runSpec, trainLocally } from "@mnist/training";
+import { runSpec } from "@mnist/spec";
+import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 
 const mnist = loadMnist();

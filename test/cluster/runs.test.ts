@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
 import { Activation, RunService, RunSpecSchema } from "@mnist/protocol";
-import { runSpec, trainLocally } from "@mnist/training";
+import { runSpec } from "@mnist/spec";
+import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 
 const mnist = loadMnist();

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createClient } from "@mnist/grpc";
 import { RunService, RunState } from "@mnist/protocol";
-import { splitmix64 } from "@mnist/training";
+import { splitmix64 } from "@mnist/spec";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, jsonLines, launch, reference, type Shape } from "../harness/intact.js";
 import type { StartedService } from "../harness/services.js";

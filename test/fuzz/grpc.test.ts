@@ -30,7 +30,7 @@ import {
   StartRunRequestSchema,
   TrainerService,
 } from "@mnist/protocol";
-import { resolveRunSpec, splitmix64 } from "@mnist/training";
+import { resolveRunSpec, splitmix64 } from "@mnist/spec";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
 import { boundedHeap, quietRss, runNodeMeasured } from "../harness/memory.js";

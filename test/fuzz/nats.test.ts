@@ -14,7 +14,7 @@ import {
   TrainerInfoSchema,
   type SliceRequest,
 } from "@mnist/protocol";
-import { splitmix64 } from "@mnist/training";
+import { splitmix64 } from "@mnist/spec";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
 import { boundedHeap, quietRss } from "../harness/memory.js";

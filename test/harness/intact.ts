@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { expect } from "vitest";
-import { presets } from "@mnist/augment";
+import { presets } from "@mnist/spec";
 import { latestObjectName, readCheckpoint } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
-import { runSpec, trainLocally, type LocalRunResult } from "@mnist/training";
+import { runSpec } from "@mnist/spec";
+import { trainLocally, type LocalRunResult } from "@mnist/training";
 import type { Cluster } from "./cluster.js";
 
 /**

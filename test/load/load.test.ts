@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, GrpcStatusError, status } from "@mnist/grpc";
 import { RunRecordSchema, RunService, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { loadMnist } from "@mnist/core";
-import { runSpec, trainLocally } from "@mnist/training";
+import { runSpec } from "@mnist/spec";
+import { trainLocally } from "@mnist/training";
 import { startCluster, type Cluster } from "../harness/cluster.js";
 
 /**

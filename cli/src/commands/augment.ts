@@ -1,5 +1,6 @@
 import { extname } from "node:path";
-import { augmentBatch, IMAGE_PIXELS, IMAGE_SIDE, loadTrainingSet, presets, type PresetName } from "@mnist/augment";
+import { augmentBatch, IMAGE_PIXELS, IMAGE_SIDE, loadTrainingSet } from "@mnist/augment";
+import { presets, type PresetName } from "@mnist/spec";
 import sharp from "sharp";
 import type { Command } from "../command.js";
 import { UsageError } from "../errors.js";

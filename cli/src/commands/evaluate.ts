@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { checkFitsData, loadMnist, loadNetworkJson } from "@mnist/core";
-import { score } from "@mnist/training";
+import { score } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";

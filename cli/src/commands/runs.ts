@@ -1,5 +1,5 @@
 import { RunState, type RunRecord } from "@mnist/protocol";
-import { checkEta, resolveRunSpec } from "@mnist/training";
+import { checkEta, resolveRunSpec } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
 import { asUsageError, UsageError } from "../errors.js";

@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminal, runDefaults, splitmix64 } from "@mnist/training";
+import { isTerminal, runDefaults, splitmix64 } from "@mnist/spec";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";

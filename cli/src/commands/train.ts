@@ -1,7 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { checkFitsData, loadMnist, saveNetworkJson, setBlasThreads } from "@mnist/core";
 import { createLogger } from "@mnist/runtime";
-import { score, trainLocally, type EpochReport, type MonitorFlags } from "@mnist/training";
+import { score, type MonitorFlags } from "@mnist/spec";
+import { trainLocally, type EpochReport } from "@mnist/training";
 import type { Command } from "../command.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";

@@ -1,6 +1,6 @@
 import { InvalidArgument } from "@mnist/errors";
 import { native } from "./native.js";
-import { augmentRanges, checkAugmentSettings, epochSize, paramVector, type AugmentSettings } from "./spec.js";
+import { augmentRanges, checkAugmentSettings, epochSize, type AugmentSettings } from "@mnist/spec";
 
 export const IMAGE_SIDE = 28;
 export const IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE;
@@ -217,4 +217,22 @@ export function expandShifts(images: Uint8Array): Uint8Array {
   const indices = new Uint32Array(count * 5);
   for (let j = 0; j < indices.length; j++) indices[j] = j;
   return augmentBatch({ images, indices, spec: { ...checkAugmentSettings(undefined), expandShifts: true }, seed: 0n, epoch: 0 });
+}
+
+/** The addon's parameter vector (native/kernels.h Params order). */
+export function paramVector(spec: AugmentSettings): Float64Array {
+  return Float64Array.of(
+    spec.rotateProbability,
+    spec.rotateDegrees,
+    spec.translateProbability,
+    spec.translatePixels,
+    spec.skewProbability,
+    spec.skew,
+    spec.scaleProbability,
+    spec.scale,
+    spec.elasticProbability,
+    spec.elasticAlpha,
+    spec.elasticSigma,
+    spec.expandShifts ? 1 : 0,
+  );
 }

@@ -2,7 +2,7 @@ import { InvalidArgument } from "@mnist/errors";
 import { augmentBatch, augmentBatchAsync, IMAGE_PIXELS } from "./kernels.js";
 import { checkTrainingSet, limitTrainingSet, type TrainingSet } from "./dataset.js";
 import { epochOrder as defaultOrder, type EpochOrder } from "./order.js";
-import { checkAugmentSettings, epochSize, type AugmentSettings } from "./spec.js";
+import { checkAugmentSettings, epochSize, type AugmentSettings } from "@mnist/spec";
 
 /** Everything a run's epochs depend on: with the epoch number, all a slice's bytes depend on. */
 export interface EpochPlan {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { augmentBatch, augmentSettings, epochSize, expandedIndex, expandShifts, IMAGE_PIXELS, loadTrainingSet, SliceMaker } from "../src/index.js";
+import { augmentBatch, expandedIndex, expandShifts, IMAGE_PIXELS, loadTrainingSet, SliceMaker } from "../src/index.js";
+import { augmentSettings, epochSize } from "@mnist/spec";
 
 const training = loadTrainingSet();
 

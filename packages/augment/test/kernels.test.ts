@@ -1,17 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "@mnist/errors";
-import {
-  augmentBatch,
-  augmentBatchAsync,
-  augmentSettings,
-  drawExample,
-  elasticField,
-  expandedIndex,
-  loadTrainingSet,
-  presets,
-  IMAGE_PIXELS,
-} from "../src/index.js";
+import { augmentBatch, augmentBatchAsync, drawExample, elasticField, expandedIndex, loadTrainingSet, IMAGE_PIXELS } from "../src/index.js";
+import { augmentSettings, presets } from "@mnist/spec";
 
 const training = loadTrainingSet();
 const images = training.pixels.subarray(0, 2000 * IMAGE_PIXELS);

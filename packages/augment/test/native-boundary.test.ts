@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type Case, detached, expectLoadedAddon, nativeBoundary, rejects, seedCases } from "../../../test/harness/native-boundary.js";
-import { affineBatch, augmentBatch, drawExample, elasticField, presets, type AugmentSettings } from "../src/index.js";
+import { affineBatch, augmentBatch, drawExample, elasticField } from "../src/index.js";
+import { presets, type AugmentSettings } from "@mnist/spec";
 import { native } from "../src/native.js";
-import { paramVector } from "../src/spec.js";
+import { paramVector } from "../src/kernels.js";
 
 // The raw augmentation addon (native/addon.cpp), called directly with what kernels.ts would never
 // pass: wrong types, short buffers, huge counts, out-of-range indices, parameters outside their

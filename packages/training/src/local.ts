@@ -1,8 +1,7 @@
 import { cloneNetwork, createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
-import { LocalEpochSource } from "@mnist/augment";
-import { initialNetwork, score, sliceSizeFor, trainEpochFrom } from "./epochs.js";
-import { decideEpoch, initialPolicyState, type DecisionName } from "./policy.js";
-import type { ResolvedRunSpec } from "./spec.js";
+import { LocalEpochSource } from "@mnist/stream";
+import { decideEpoch, initialNetwork, initialPolicyState, score, type DecisionName, type ResolvedRunSpec } from "@mnist/spec";
+import { sliceSizeFor, trainEpochFrom } from "./epochs.js";
 
 /** One epoch as `mnistctl train --json` prints it; accuracies are fractions in [0, 1]. */
 export interface EpochReport {

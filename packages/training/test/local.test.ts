@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { createTrainingState, loadMnist, sliceDataset, trainEpoch } from "@mnist/core";
-import { initialNetwork, runSpec, trainLocally } from "../src/index.js";
+import { trainLocally } from "../src/index.js";
+import { initialNetwork, runSpec } from "@mnist/spec";
 
 const mnist = loadMnist();
 const sha = (params: Float32Array) => createHash("sha256").update(params).digest("hex");

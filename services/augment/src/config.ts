@@ -2,7 +2,7 @@
 // deployment tests check manifests against this spec) does not start the service.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { SLICE_SUBJECT } from "@mnist/augment";
+import { SLICE_SUBJECT } from "@mnist/stream";
 import { ConfigError, env, type Variable } from "@mnist/runtime";
 
 export const augmentGrpcPort = 50053;

@@ -1,15 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { InvalidArgument } from "@mnist/errors";
-import {
-  AUGMENT_QUEUE,
-  checkSliceRequest,
-  encodeError,
-  encodeParts,
-  MAX_REQUEST_BYTES,
-  SLICE_SUBJECT,
-  type CheckedSliceRequest,
-  type SliceMaker,
-} from "@mnist/augment";
+import { type SliceMaker } from "@mnist/augment";
+import { AUGMENT_QUEUE, checkSliceRequest, encodeError, encodeParts, MAX_REQUEST_BYTES, SLICE_SUBJECT, type CheckedSliceRequest } from "@mnist/stream";
 import { SliceRequestSchema, type SliceRequest } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
 import type { Msg, NatsConnection, Subscription } from "nats";

@@ -2,7 +2,7 @@
 import { consumeCheckpoints, TrainerView, watchProgress } from "@mnist/cluster";
 import { loadMnist } from "@mnist/core";
 import { Rejections, runService } from "@mnist/runtime";
-import { mnistLimits } from "@mnist/training";
+import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
 import { Placement } from "./placement.js";
 import { runService as runServiceBinding } from "./run-service.js";

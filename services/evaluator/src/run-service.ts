@@ -1,7 +1,7 @@
 import { bind, GrpcStatusError, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { NetworkChoice, RUN_ID_ALLOWED, RUN_ID_PATTERN, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/training";
+import { checkEta, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/spec";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 

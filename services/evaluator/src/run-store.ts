@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
-import { isTerminal } from "@mnist/training";
+import { isTerminal } from "@mnist/spec";
 import { randomBytes } from "node:crypto";
 import { kvKeys, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";

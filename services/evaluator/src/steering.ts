@@ -5,7 +5,7 @@ import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Netw
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/training";
+import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/spec";
 import type { NatsConnection } from "nats";
 import type { PlacementEvents } from "./placement.js";
 import type { RunControl } from "./run-service.js";

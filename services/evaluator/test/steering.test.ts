@@ -5,7 +5,7 @@ import { publishCheckpoint, TrainerView } from "@mnist/cluster";
 import { encodeCheckpoint, loadMnist } from "@mnist/core";
 import { Decision, RunCheckpointSchema, RunSpecSchema, RunState } from "@mnist/protocol";
 import { createLogger, Rejections } from "@mnist/runtime";
-import { initialNetwork, resolveRunSpec } from "@mnist/training";
+import { initialNetwork, resolveRunSpec } from "@mnist/spec";
 import { startNatsServer, type NatsServer } from "../../../test/harness/nats-server.js";
 import { RunStore } from "../src/run-store.js";
 import { Steering } from "../src/steering.js";

@@ -1,10 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { announceFailure, progressIntervalMs, publishCheckpoint, publishProgress, retryWhileTransient, throttled } from "@mnist/cluster";
 import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
-import type { EpochSource } from "@mnist/augment";
+import type { EpochSource } from "@mnist/stream";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
-import { trainEpochFrom, type ResolvedRunSpec } from "@mnist/training";
+import { type ResolvedRunSpec } from "@mnist/spec";
+import { trainEpochFrom } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { DecisionMailbox } from "./decisions.js";
 

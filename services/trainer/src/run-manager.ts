@@ -1,11 +1,12 @@
 import { Heartbeat, latestObjectName, readCheckpoint, reannounceCheckpoint } from "@mnist/cluster";
 import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/core";
-import { NatsEpochSource } from "@mnist/augment";
+import { NatsEpochSource } from "@mnist/stream";
 import { GrpcStatusError, notFound, status } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, type RunSpec } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { etaRange, initialNetwork, resolveRunSpec, sliceSizeFor, type ResolvedRunSpec } from "@mnist/training";
+import { etaRange, initialNetwork, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
+import { sliceSizeFor } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { ActiveRun, type RunStart } from "./active-run.js";
 

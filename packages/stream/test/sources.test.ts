@@ -2,17 +2,9 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { SampleBatchSchema, SliceRequestSchema } from "@mnist/protocol";
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "@mnist/errors";
-import {
-  checkSliceRequest,
-  encodeParts,
-  epochOrder,
-  IMAGE_PIXELS,
-  LocalEpochSource,
-  loadTrainingSet,
-  presets,
-  SliceMaker,
-  type EpochSlice,
-} from "../src/index.js";
+import { checkSliceRequest, encodeParts, LocalEpochSource, type EpochSlice } from "../src/index.js";
+import { epochOrder, IMAGE_PIXELS, loadTrainingSet, SliceMaker } from "@mnist/augment";
+import { presets } from "@mnist/spec";
 
 const training = loadTrainingSet();
 const maker = new SliceMaker(training);

@@ -92,24 +92,6 @@ export function isIdentity(spec: AugmentSettings | undefined): boolean {
   return !spec.expandShifts && probabilityFields.every((field) => spec[field] === 0);
 }
 
-/** The addon's parameter vector (native/kernels.h Params order). */
-export function paramVector(spec: AugmentSettings): Float64Array {
-  return Float64Array.of(
-    spec.rotateProbability,
-    spec.rotateDegrees,
-    spec.translateProbability,
-    spec.translatePixels,
-    spec.skewProbability,
-    spec.skew,
-    spec.scaleProbability,
-    spec.scale,
-    spec.elasticProbability,
-    spec.elasticAlpha,
-    spec.elasticSigma,
-    spec.expandShifts ? 1 : 0,
-  );
-}
-
 function pick(spec: AugmentSettings): AugmentSettings {
   return {
     expandShifts: spec.expandShifts ?? false,

@@ -1,11 +1,11 @@
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError } from "./errors.js";
-import type { TrainingSet } from "./dataset.js";
-import type { EpochOrder } from "./order.js";
-import { SliceMaker, type EpochPlan, type SliceData } from "./slices.js";
+import type { TrainingSet } from "@mnist/augment";
+import type { EpochOrder } from "@mnist/augment";
+import { SliceMaker, type EpochPlan, type SliceData } from "@mnist/augment";
 import { emptyStats, sliceBytes, type EpochOptions, type EpochSlice, type EpochSource, type SourceStats } from "./source.js";
-import { checkAugmentSettings } from "./spec.js";
-import { MAX_SEED } from "./kernels.js";
+import { checkAugmentSettings } from "@mnist/spec";
+import { MAX_SEED } from "@mnist/augment";
 
 export const DEFAULT_SLICE_SIZE = 1000;
 export const MAX_SLICE_SIZE = 100_000;

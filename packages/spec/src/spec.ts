@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
-import { checkAugmentSettings, isIdentity } from "@mnist/augment";
+import { checkAugmentSettings, isIdentity } from "./augment.js";
 import { networkLimits, paramCount, type CostName } from "@mnist/core";
 import { InvalidArgument } from "@mnist/errors";
 

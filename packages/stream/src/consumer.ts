@@ -3,14 +3,14 @@ import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
-import { MNIST_TRAINING_IMAGES } from "./dataset.js";
-import { IMAGE_PIXELS } from "./kernels.js";
+import { MNIST_TRAINING_IMAGES } from "@mnist/augment";
+import { IMAGE_PIXELS } from "@mnist/augment";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
-import { epochOrder as defaultOrder, type EpochOrder } from "./order.js";
+import { epochOrder as defaultOrder, type EpochOrder } from "@mnist/augment";
 import { checkRunId, SLICE_SUBJECT } from "./protocol.js";
-import type { EpochPlan } from "./slices.js";
+import type { EpochPlan } from "@mnist/augment";
 import { emptyStats, sliceBytes, type EpochOptions, type EpochSlice, type EpochSource, type SourceStats } from "./source.js";
-import { epochSize } from "./spec.js";
+import { epochSize } from "@mnist/spec";
 
 /** The little of a pino logger the source uses. */
 export interface SourceLogger {

@@ -1,4 +1,4 @@
-import { BYTES_PER_EXAMPLE, type SliceData } from "./slices.js";
+import { BYTES_PER_EXAMPLE, type SliceData } from "@mnist/augment";
 
 /** One slice of an epoch, in order: examples [start, start + count) of the epoch's order. */
 export interface EpochSlice extends SliceData {

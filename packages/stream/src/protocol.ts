@@ -1,9 +1,9 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RUN_ID_ALLOWED, RUN_ID_PATTERN, SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { InvalidArgument } from "@mnist/errors";
-import { IMAGE_PIXELS } from "./kernels.js";
-import { BYTES_PER_EXAMPLE, type EpochPlan, type SliceData } from "./slices.js";
-import { checkAugmentSettings, epochSize } from "./spec.js";
+import { IMAGE_PIXELS } from "@mnist/augment";
+import { BYTES_PER_EXAMPLE, type EpochPlan, type SliceData } from "@mnist/augment";
+import { checkAugmentSettings, epochSize } from "@mnist/spec";
 
 /**
  * The slice protocol over NATS. A consumer publishes a SliceRequest on SLICE_SUBJECT with a reply

@@ -1,0 +1,38 @@
+// @mnist/spec: what a run is and how it is steered — the run spec (defaults, validation, limits
+// from the core), the augmentation settings, the early-stopping and learning-rate policy, run
+// states, the seeded draws, and how a network is scored. No augmentation addon, no transport.
+export { decideEpoch, initialPolicyState, type DecisionName, type EpochDecision, type PolicyState } from "./policy.js";
+export {
+  activationByName,
+  checkEta,
+  costByName,
+  etaRange,
+  evalSetByName,
+  initByName,
+  mnistLimits,
+  resolveRunSpec,
+  runDefaults,
+  runSpec,
+  type ActivationName,
+  type CostName,
+  type EvalSetName,
+  type InitName,
+  type MonitorFlags,
+  type ResolvedRunSpec,
+  type SpecLimits,
+  type StoppingRules,
+} from "./spec.js";
+export {
+  augmentRanges,
+  augmentSettings,
+  checkAugmentSettings,
+  epochSize,
+  isIdentity,
+  noAugmentation,
+  presets,
+  type AugmentSettings,
+  type PresetName,
+} from "./augment.js";
+export { initialNetwork, score, type Score } from "./scoring.js";
+export { isTerminal } from "./states.js";
+export { splitmix64 } from "./random.js";
