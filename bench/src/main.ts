@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { defaultDataDir, loadMnist } from "@mnist/core";
 import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from "./core-bench.js";
 import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
+import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
 import { goalOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
 import { busyLoad, machineInfo, startLoadAverage } from "./machine.js";
@@ -21,6 +22,9 @@ commands:
   core         seconds per 50,000-image epoch: the native core vs PyTorch CPU, with GFLOP/s
                against a cblas_sgemm peak measured in the same run
   seed-table   the chapter's results with the chapter's settings, beside the chapter's figures
+  parallel-runs
+               a sweep of runs on one trainer holding 1 run at a time, then 2 (TRAINER_MAX_RUNS):
+               wall time, speed-up, each run against its in-process twin
   augment-scaling
                images/s of 1 .. N augment replicas (separate processes) feeding one consumer over
                NATS, per transform, beside the kernels alone on one core
@@ -75,7 +79,8 @@ if (values.help) {
   process.exit(0);
 }
 const command = positionals[0];
-if (positionals.length !== 1 || (command !== "core" && command !== "seed-table" && command !== "augment-scaling")) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
+const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs"];
+if (positionals.length !== 1 || !commandNames.includes(command!)) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const dataDir = values["data-dir"] ?? defaultDataDir();
@@ -168,7 +173,22 @@ async function augmentScaling(): Promise<void> {
   emit(renderScalingReport(report, header), report);
 }
 
-const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling } as const;
+async function parallelRuns(): Promise<void> {
+  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  const report = await runParallelRuns({ runs: 4, epochs: values.quick ? 2 : 5, hidden: 30, augmentReplicas: 2, log });
+  const machine = machineInfo(argv);
+  const header = [
+    "# A trainer that uses its cores",
+    "",
+    `- command: \`${machine.command}\``,
+    `- date: ${machine.date}`,
+    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}`,
+    "- a local cluster as `mnistctl up` starts it (nats-server, 2 augment replicas, 1 trainer, the evaluator, all on these cores), TRAINER_BLAS_THREADS=1; the trainer trains each run's slices on the libuv thread pool (`trainBatchesAsync`)",
+  ].join("\n");
+  emit(renderParallelReport(report, header), report);
+}
+
+const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns } as const;
 try {
   await commands[command as keyof typeof commands]();
 } catch (error) {

@@ -206,19 +206,33 @@ Napi::Value ScratchFloats(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), (double)acts_floats(&net, B));
 }
 
-Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
-    const Args a{info, "trainBatches"};
+// A checked trainBatches call: everything train_batches reads and writes, found in the arguments.
+struct TrainCall {
+    Net net;
+    float* params;
+    float* velocities;
+    Acts acts;
+    Inputs in;
+    const uint8_t* labels;
+    int count;
+    HyperParams hp;
+    uint64_t seed, epoch, first_batch;
+};
+
+TrainCall train_call(const Args& a) {
     need_args(a, 12, "layout, params, velocities, scratch, scratchBatch, inputs, labels, count, hyper, seed, epoch, firstBatch");
-    const Net net = layout_arg(a, 0);
-    float* params = params_arg(a, 1, "params", net);
-    float* velocities = params_arg(a, 2, "velocities", net);
-    Acts acts = scratch_arg(a, 3, net);
+    TrainCall c;
+    c.net = layout_arg(a, 0);
+    const Net& net = c.net;
+    c.params = params_arg(a, 1, "params", net);
+    c.velocities = params_arg(a, 2, "velocities", net);
+    c.acts = scratch_arg(a, 3, net);
     const View hv = array_arg(a, 8, "hyper", napi_float64_array);
     if (hv.length != 8) {
         reject(a, false, "hyper.length", format("%zu", hv.length), "8: [eta, lambda, l1, dropout, momentum, nesterov, miniBatch, trainSize]");
     }
     const double* h = (const double*)hv.data;
-    HyperParams hp;
+    HyperParams& hp = c.hp;
     hp.eta = (float)real_value(a, "hyper[0] (eta)", h[0], 0.0, FLT_MAX, true, false);
     hp.lambda = (float)real_value(a, "hyper[1] (lambda)", h[1], 0.0, FLT_MAX, false, false);
     hp.l1 = (float)real_value(a, "hyper[2] (l1)", h[2], 0.0, FLT_MAX, false, false);
@@ -228,19 +242,58 @@ Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
     hp.mini_batch = (int)integer_value(a, "hyper[6] (miniBatch)", h[6], 1, MAX_BATCH);
     hp.train_size = (double)integer_value(a, "hyper[7] (trainSize)", h[7], 1, MAX_I32);
     // the loop steps start += miniBatch while start < count, in int
-    const int count = (int)integer_arg(a, 7, "count", 0, MAX_I32 - hp.mini_batch + 1);
-    const int biggest = count < hp.mini_batch ? count : hp.mini_batch;
-    if (biggest > acts.B) {
-        reject(a, false, "scratchBatch", format("%d", acts.B),
-               format("at least min(miniBatch, count) = min(%d, %d) = %d, the call's largest mini-batch", hp.mini_batch, count, biggest));
+    c.count = (int)integer_arg(a, 7, "count", 0, MAX_I32 - hp.mini_batch + 1);
+    const int biggest = c.count < hp.mini_batch ? c.count : hp.mini_batch;
+    if (biggest > c.acts.B) {
+        reject(a, false, "scratchBatch", format("%d", c.acts.B),
+               format("at least min(miniBatch, count) = min(%d, %d) = %d, the call's largest mini-batch", hp.mini_batch, c.count, biggest));
     }
-    const Inputs in = inputs_arg(a, 5, count, net);
-    const uint8_t* labels = labels_arg(a, 6, count, net);
-    const uint64_t seed = seed_arg(a, 9, "seed");
-    const uint64_t epoch = (uint64_t)integer_arg(a, 10, "epoch", 0, MAX_U32);
-    const uint64_t first_batch = (uint64_t)integer_arg(a, 11, "firstBatch", 0, MAX_U32);
-    const int bad = train_batches(&net, params, velocities, &acts, in.data, in.is_float, labels, count, &hp, seed, epoch, first_batch);
-    return Napi::Number::New(info.Env(), bad);
+    c.in = inputs_arg(a, 5, c.count, net);
+    c.labels = labels_arg(a, 6, c.count, net);
+    c.seed = seed_arg(a, 9, "seed");
+    c.epoch = (uint64_t)integer_arg(a, 10, "epoch", 0, MAX_U32);
+    c.first_batch = (uint64_t)integer_arg(a, 11, "firstBatch", 0, MAX_U32);
+    return c;
+}
+
+int run_train_call(TrainCall* c) {
+    return train_batches(&c->net, c->params, c->velocities, &c->acts, c->in.data, c->in.is_float, c->labels, c->count, &c->hp, c->seed, c->epoch, c->first_batch);
+}
+
+Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
+    TrainCall c = train_call(Args{info, "trainBatches"});
+    return Napi::Number::New(info.Env(), run_train_call(&c));
+}
+
+// trainBatches on the libuv thread pool, so that a trainer's runs train in parallel and its event
+// loop stays free for gRPC. The buffers it reads and writes (params, velocities, scratch, inputs,
+// labels) are held until it is done; the caller must not touch them before the promise settles.
+class TrainWorker : public Napi::AsyncWorker {
+ public:
+    TrainWorker(const Napi::CallbackInfo& info, const TrainCall& call)
+        : Napi::AsyncWorker(info.Env(), "mnist-train"), call_(call), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+        const size_t held[] = {1, 2, 3, 5, 6};
+        for (size_t k = 0; k < 5; k++) refs_[k] = Napi::Persistent(info[held[k]].As<Napi::Object>());
+    }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override { bad_ = run_train_call(&call_); }
+    void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), bad_)); }
+    void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+    TrainCall call_;
+    int bad_ = -1;
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference refs_[5];
+};
+
+Napi::Value TrainBatchesAsync(const Napi::CallbackInfo& info) {
+    // everything is checked here, synchronously, before the work is queued
+    const TrainCall c = train_call(Args{info, "trainBatchesAsync"});
+    auto* worker = new TrainWorker(info, c);
+    auto promise = worker->Promise();
+    worker->Queue();
+    return promise;
 }
 
 // A single forward pass with caller-fixed dropout masks (tests and gradient checks): copies the
@@ -510,6 +563,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
     exports.Set("initParams", Napi::Function::New(env, entry<InitParams>));
     exports.Set("scratchFloats", Napi::Function::New(env, entry<ScratchFloats>));
     exports.Set("trainBatches", Napi::Function::New(env, entry<TrainBatches>));
+    exports.Set("trainBatchesAsync", Napi::Function::New(env, entry<TrainBatchesAsync>));
     exports.Set("computeGradient", Napi::Function::New(env, entry<ComputeGradient>));
     exports.Set("evaluate", Napi::Function::New(env, entry<Evaluate>));
     exports.Set("predict", Napi::Function::New(env, entry<Predict>));

@@ -41,6 +41,7 @@ export {
 export {
   createTrainingState,
   trainBatches,
+  trainBatchesAsync,
   trainEpoch,
   computeGradient,
   type TrainingState,

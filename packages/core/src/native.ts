@@ -24,6 +24,8 @@ export interface NativeCore {
     epoch: number,
     firstBatch: number,
   ): number;
+  /** trainBatches on the libuv pool: the same arguments, checked before the work is queued. */
+  trainBatchesAsync(...args: Parameters<NativeCore["trainBatches"]>): Promise<number>;
   computeGradient(
     layout: Int32Array,
     params: Float32Array,

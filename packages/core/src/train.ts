@@ -23,6 +23,8 @@ interface Internals {
   hyper: Float64Array;
   gatherPixels: Uint8Array;
   gatherLabels: Uint8Array;
+  /** A trainBatchesAsync call has not settled: its buffers are in use. */
+  busy?: boolean;
 }
 
 // Keeps the buffers out of the public shape; also tells a state we made from a look-alike.
@@ -78,6 +80,38 @@ export interface TrainResult {
  * on how an epoch is cut into calls. Throws DIVERGED if a parameter becomes NaN or Infinity.
  */
 export function trainBatches(state: TrainingState, inputs: Uint8Array | Float32Array, labels: Uint8Array, count: number, options: TrainOptions): TrainResult {
+  const call = checkedBatches(state, inputs, labels, count, options);
+  return call.finish(call.args ? native.trainBatches(...call.args) : -1);
+}
+
+/**
+ * trainBatches on the libuv thread pool: the same checks and the same bits, with the event loop
+ * free meanwhile (a trainer's runs train in parallel, and it answers gRPC while they do). The
+ * state, inputs and labels must be left alone until the promise settles; a second call on the
+ * same state meanwhile is refused.
+ */
+export async function trainBatchesAsync(state: TrainingState, inputs: Uint8Array | Float32Array, labels: Uint8Array, count: number, options: TrainOptions): Promise<TrainResult> {
+  const call = checkedBatches(state, inputs, labels, count, options);
+  if (!call.args) return call.finish(-1);
+  const inside = internalsOf(state);
+  inside.busy = true;
+  try {
+    return call.finish(await native.trainBatchesAsync(...call.args));
+  } finally {
+    inside.busy = false;
+  }
+}
+
+type NativeBatchArgs = Parameters<typeof native.trainBatches>;
+
+/** The checked native arguments of a trainBatches call (none for zero examples) and how to read its result. */
+function checkedBatches(
+  state: TrainingState,
+  inputs: Uint8Array | Float32Array,
+  labels: Uint8Array,
+  count: number,
+  options: TrainOptions,
+): { args: NativeBatchArgs | undefined; finish(bad: number): TrainResult } {
   const inside = internalsOf(state);
   const { spec } = state.network;
   const o = resolveTrainOptions(options);
@@ -96,12 +130,20 @@ export function trainBatches(state: TrainingState, inputs: Uint8Array | Float32A
   if (o.firstBatchIndex * m + count > o.trainSize) {
     throw invalidArgument("firstBatchIndex", o.firstBatchIndex, `at most such that firstBatchIndex × miniBatch + count ≤ trainSize ${o.trainSize}`);
   }
-  return runBatches(state, inside, x, y, count, o);
+  return batchCall(state, inside, x, y, count, o);
 }
 
-function runBatches(state: TrainingState, inside: Internals, x: Uint8Array | Float32Array, y: Uint8Array, count: number, o: ResolvedTrainOptions): TrainResult {
+function batchCall(
+  state: TrainingState,
+  inside: Internals,
+  x: Uint8Array | Float32Array,
+  y: Uint8Array,
+  count: number,
+  o: ResolvedTrainOptions,
+): { args: NativeBatchArgs | undefined; finish(bad: number): TrainResult } {
+  if (inside.busy) throw invalidArgument("state", "in training", "a training state one call trains at a time (trainBatchesAsync has not settled)");
   const batches = Math.ceil(count / o.miniBatch);
-  if (count === 0) return { batches: 0, nextBatchIndex: o.firstBatchIndex };
+  if (count === 0) return { args: undefined, finish: () => ({ batches: 0, nextBatchIndex: o.firstBatchIndex }) };
   ensureScratch(inside, Math.min(o.miniBatch, count));
   const h = inside.hyper;
   h[0] = o.eta;
@@ -113,16 +155,21 @@ function runBatches(state: TrainingState, inside: Internals, x: Uint8Array | Flo
   h[6] = o.miniBatch;
   h[7] = o.trainSize;
   const { spec, params } = state.network;
-  const bad = native.trainBatches(inside.layout, params, state.velocities, inside.scratch, inside.scratchBatch, x, y, count, h, o.seed, o.epoch, o.firstBatchIndex);
-  if (bad >= 0) {
-    const last = o.firstBatchIndex + batches - 1;
-    throw new CoreError(
-      "DIVERGED",
-      `epoch ${o.epoch}, mini-batches ${o.firstBatchIndex}..${last}: the ${segmentName(spec, bad)} hold NaN or Infinity (eta ${o.eta} too large?)`,
-      "params",
-    );
-  }
-  return { batches, nextBatchIndex: o.firstBatchIndex + batches };
+  const args: NativeBatchArgs = [inside.layout, params, state.velocities, inside.scratch, inside.scratchBatch, x, y, count, h, o.seed, o.epoch, o.firstBatchIndex];
+  return {
+    args,
+    finish(bad) {
+      if (bad >= 0) {
+        const last = o.firstBatchIndex + batches - 1;
+        throw new CoreError(
+          "DIVERGED",
+          `epoch ${o.epoch}, mini-batches ${o.firstBatchIndex}..${last}: the ${segmentName(spec, bad)} hold NaN or Infinity (eta ${o.eta} too large?)`,
+          "params",
+        );
+      }
+      return { batches, nextBatchIndex: o.firstBatchIndex + batches };
+    },
+  };
 }
 
 export interface EpochData {
@@ -170,7 +217,8 @@ export function trainEpoch(state: TrainingState, data: EpochData, options: Epoch
     native.gather(d.labels as Uint8Array, 1, order, start, n, inside.gatherLabels);
     const x = inside.gatherPixels.subarray(0, n * width);
     const y = inside.gatherLabels.subarray(0, n);
-    batchIndex = runBatches(state, inside, x, y, n, { ...o, firstBatchIndex: batchIndex }).nextBatchIndex;
+    const call = batchCall(state, inside, x, y, n, { ...o, firstBatchIndex: batchIndex });
+    batchIndex = call.finish(call.args ? native.trainBatches(...call.args) : -1).nextBatchIndex;
   }
   return { batches: batchIndex, nextBatchIndex: batchIndex };
 }

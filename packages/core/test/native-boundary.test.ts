@@ -92,7 +92,7 @@ describe("the raw core addon", () => {
   });
 
   const trainArgs = (): unknown[] => [layout(), params(), new Float32Array(P), scratch(2), 2, pixels(4), labels(4), 4, hyper(), 1n, 0, 0];
-  boundary("trainBatches", trainArgs, [
+  const trainCases: Parameters<typeof boundary>[2] = [
     ...layoutCases(0),
     [1, new Float32Array(P - 1), RangeError, /params.length is 22; allowed: at least the layout's parameter count = 23/],
     [2, new Float32Array(3), RangeError, /velocities.length is 3/],
@@ -132,7 +132,18 @@ describe("the raw core addon", () => {
     ...seedCases(9),
     ...integerCases(10, "epoch", 2 ** 32 - 1),
     ...integerCases(11, "firstBatch", 2 ** 32 - 1),
-  ]);
+  ];
+  boundary("trainBatches", trainArgs, trainCases);
+  // The same checks, thrown before the work is queued on the thread pool.
+  boundary("trainBatchesAsync", trainArgs, trainCases);
+
+  it("trainBatchesAsync, on the thread pool, takes the same steps as trainBatches", async () => {
+    const [sync, pooled] = [trainArgs(), trainArgs()];
+    expect(fns.trainBatches!(...sync)).toBe(-1);
+    await expect(fns.trainBatchesAsync!(...pooled)).resolves.toBe(-1);
+    expect(Array.from(pooled[1] as Float32Array)).toEqual(Array.from(sync[1] as Float32Array));
+    expect(pooled[1]).not.toEqual(params());
+  });
 
   it("trainBatches rejects before it writes: the parameters are untouched", () => {
     const args = trainArgs();

@@ -10,6 +10,7 @@ import {
   predict,
   sliceDataset,
   trainBatches,
+  trainBatchesAsync,
   trainEpoch,
   type TrainOptions,
 } from "../src/index.js";
@@ -113,6 +114,21 @@ describe("determinism", () => {
       }
     });
     expect(bytesOf(bySlices).equals(bytesOf(reference))).toBe(true);
+  });
+
+  it("trains the same bits on the thread pool, two states at once, and refuses a second call on a state in training", async () => {
+    const set = sliceDataset(loadMnist().training, 0, 1000);
+    const spec = { sizes: [784, 30, 10], activation: "sigmoid", cost: "cross-entropy", init: "default" } as const;
+    const options: TrainOptions = { eta: 0.5, lambda: 1, momentum: 0.5, miniBatch: 10, trainSize: 1000, seed: 5, epoch: 0 };
+    const sync = createTrainingState(createNetwork(spec, 3));
+    trainBatches(sync, set.pixels, set.labels, 1000, options);
+    const [a, b] = [createTrainingState(createNetwork(spec, 3)), createTrainingState(createNetwork(spec, 3))];
+    const both = Promise.all([trainBatchesAsync(a, set.pixels, set.labels, 1000, options), trainBatchesAsync(b, set.pixels, set.labels, 1000, options)]);
+    expect(() => trainBatches(a, set.pixels, set.labels, 1000, options)).toThrow(/state is "in training"; allowed: a training state one call trains at a time/);
+    expect((await both).map((result) => result.nextBatchIndex)).toEqual([100, 100]);
+    expect(Buffer.from(a.network.params.buffer).equals(Buffer.from(sync.network.params.buffer))).toBe(true);
+    expect(Buffer.from(b.network.params.buffer).equals(Buffer.from(sync.network.params.buffer))).toBe(true);
+    expect(Buffer.from(a.velocities.buffer).equals(Buffer.from(sync.velocities.buffer))).toBe(true);
   });
 });
 

@@ -1,4 +1,4 @@
-import { trainBatches, type TrainingState } from "@mnist/core";
+import { trainBatchesAsync, type TrainingState } from "@mnist/core";
 import type { ResolvedRunSpec } from "@mnist/spec";
 import { MAX_SLICE_SIZE, type EpochSource } from "@mnist/stream";
 
@@ -52,7 +52,8 @@ export async function trainEpochFrom(
   let firstBatchIndex = 0;
   let examples = 0;
   for await (const slice of source.epoch(epoch, { signal })) {
-    firstBatchIndex = trainBatches(state, slice.pixels, slice.labels, slice.count, { ...options, firstBatchIndex }).nextBatchIndex;
+    // Off the event loop: a trainer's runs train in parallel, and it answers gRPC meanwhile.
+    firstBatchIndex = (await trainBatchesAsync(state, slice.pixels, slice.labels, slice.count, { ...options, firstBatchIndex })).nextBatchIndex;
     examples += slice.count;
     onProgress?.(examples, source.size, (performance.now() - started) / 1000);
   }
