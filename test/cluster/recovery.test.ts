@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkpointsBucket, latestObjectName } from "@mnist/cluster";
+import { checkpointsBucket, latestCheckpointName } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
@@ -123,7 +123,7 @@ describe("a trainer's refusal", () => {
     // What the next trainer resumes from: bytes that are no checkpoint.
     const nats = await connect({ servers: c.nats.url });
     const store = await nats.jetstream().views.os(checkpointsBucket);
-    await store.putBlob({ name: latestObjectName(runId) }, new TextEncoder().encode("not a checkpoint at all"));
+    await store.putBlob({ name: (await latestCheckpointName(nats, runId))! }, new TextEncoder().encode("not a checkpoint at all"));
     await nats.close();
     const replacement = await c.startTrainer();
 
@@ -131,7 +131,7 @@ describe("a trainer's refusal", () => {
     expect(watched.code).toBe(1);
     const finished = jsonLines(watched.stdout).at(-1)!;
     expect(finished).toMatchObject({ msg: "run finished", state: "failed" });
-    expect(String(finished.error)).toMatch(/^trainer \S+ refused the run: checkpoint \S+\/latest \(23 bytes\) does not decode: /);
+    expect(String(finished.error)).toMatch(/^trainer \S+ refused the run: checkpoint \S+\/latest-\d{5} \(23 bytes\) does not decode: /);
     const refusals = c.evaluator.logs.filter((line) => line.run === runId && String(line.msg).startsWith("trainer refused run"));
     expect(refusals.map((line) => line.msg)).toEqual(["trainer refused run for good"]);
     expect(replacement.child.exitCode).toBeNull();

@@ -14,7 +14,7 @@ import {
 import { connect } from "nats";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { checkpointObjectName, checkpointsBucket, latestObjectName } from "@mnist/cluster";
+import { checkpointObjectName, checkpointsBucket, latestCheckpointName } from "@mnist/cluster";
 import { loadMnist } from "@mnist/core";
 import { createClient, methodPath, probeHealth, status, type Client } from "@mnist/grpc";
 import {
@@ -530,11 +530,13 @@ describe("a corrupt checkpoint behind GetNetwork", () => {
     const { run } = await runs.getRun({ runId: victimId });
     const best = checkpointObjectName(victimId, run!.bestEpoch);
     const nats = await connect({ servers: cluster.nats.url });
+    let latest: string;
     try {
       const objects = await nats.jetstream().views.os(checkpointsBucket);
       // The best epoch's object: bytes that are no protobuf at all; the latest: a RunCheckpoint whose weights are junk.
       await objects.putBlob({ name: best }, Uint8Array.from([0xff, 0xff, 0xff, 0xff, ...draw.bytes(1_000)]));
-      await objects.putBlob({ name: latestObjectName(victimId) }, toBinary(RunCheckpointSchema, create(RunCheckpointSchema, { runId: victimId, epoch: 0, eta: 0.5, state: draw.bytes(4_000) })));
+      latest = (await latestCheckpointName(nats, victimId))!;
+      await objects.putBlob({ name: latest }, toBinary(RunCheckpointSchema, create(RunCheckpointSchema, { runId: victimId, epoch: 0, eta: 0.5, state: draw.bytes(4_000) })));
     } finally {
       await nats.close();
     }
@@ -542,7 +544,7 @@ describe("a corrupt checkpoint behind GetNetwork", () => {
     for (const [choice, name] of [
       [NetworkChoice.BEST, best],
       [NetworkChoice.UNSPECIFIED, best],
-      [NetworkChoice.LAST, latestObjectName(victimId)],
+      [NetworkChoice.LAST, latest],
     ] as const) {
       const outcome = await send(door, encode(door.method!.input, { runId: victimId, choice }), "case");
       expect({ code: status[outcome.code], details: outcome.details }).toMatchObject({ code: "DATA_LOSS", details: expect.stringMatching(/^the checkpoint of run .* is unreadable: /) });

@@ -166,7 +166,7 @@ class Fuzzer {
     const stranger = `fuzz-${this.int(1e6)}`;
     // The real run with an object name, a number or an epoch no trainer would announce; an unknown run.
     const fields = this.pick([
-      { runId: this.target, epoch, objectName: `${this.target}/latest` },
+      { runId: this.target, epoch, objectName: `${this.target}/latest-00000` },
       { runId: this.target, epoch, objectName: checkpointObjectName(this.target, epoch), eta: this.pick([Number.NaN, Number.POSITIVE_INFINITY, -1]) },
       { runId: this.target, epoch: 100_000 + epoch, objectName: checkpointObjectName(this.target, 100_000 + epoch) },
       { runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) },

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { connect } from "nats";
 import { expect } from "vitest";
 import { presets } from "@mnist/spec";
-import { latestObjectName, readCheckpoint } from "@mnist/cluster";
+import { readLatestCheckpoint } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { runSpec } from "@mnist/spec";
 import { trainLocally, type LocalRunResult } from "@mnist/training";
@@ -69,7 +69,7 @@ export async function expectIntact(c: Cluster, runId: string, shape: Shape, loca
   // Every training example once per epoch: the stream position the last checkpoint carries.
   const nats = await connect({ servers: c.nats.url });
   try {
-    const latest = await readCheckpoint(nats, latestObjectName(runId));
+    const latest = (await readLatestCheckpoint(nats, runId))?.checkpoint;
     expect(latest!.examplesSeen).toBe(BigInt(local.epochs.length * shape.trainLimit));
   } finally {
     await nats.close();

@@ -11,10 +11,17 @@ export function checkpointObjectName(runId: string, epoch: number): string {
   return `${runId}/epoch-${String(epoch).padStart(5, "0")}`;
 }
 
-/** The copy of the newest checkpoint a resuming trainer reads; epoch objects may be pruned. */
-export function latestObjectName(runId: string): string {
-  return `${runId}/latest`;
+/**
+ * The copy of an epoch's checkpoint a resuming trainer reads (epoch objects are pruned by the
+ * evaluator). One per epoch, and the newest wins: a trainer paused in the middle of storing one
+ * (SIGSTOP, a long GC) finishes the write when it wakes, after a newer trainer has gone on, and an
+ * object of one fixed name would then hold the older epoch.
+ */
+export function latestObjectName(runId: string, epoch: number): string {
+  return `${runId}/latest-${String(epoch).padStart(5, "0")}`;
 }
+
+const latestPattern = /\/latest-(\d{5})$/;
 
 const checkpointStore = perConnection((nats): Promise<ObjectStore> => nats.jetstream().views.os(checkpointsBucket));
 
@@ -43,7 +50,9 @@ export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunChe
   const bytes = toBinary(RunCheckpointSchema, checkpoint);
   const objectName = checkpointObjectName(checkpoint.runId, checkpoint.epoch);
   await store.putBlob({ name: objectName }, bytes);
-  await store.putBlob({ name: latestObjectName(checkpoint.runId) }, bytes);
+  await store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes);
+  // The copy before it is superseded (the epoch object, if the evaluator kept it, stays).
+  if (checkpoint.epoch > 0) await deleteCheckpoint(nats, latestObjectName(checkpoint.runId, checkpoint.epoch - 1));
   const announcement = announcementOf(checkpoint, trainerId);
   await announce(nats, announcement, `${checkpoint.runId}/${checkpoint.epoch}`);
   return announcement;
@@ -86,6 +95,25 @@ export async function readCheckpoint(nats: NatsConnection, objectName: string): 
   } catch (error) {
     throw new CorruptCheckpointError(`checkpoint ${objectName} (${bytes.length} bytes) does not decode: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** The name of the run's newest latest-epoch copy, if it has one. */
+export async function latestCheckpointName(nats: NatsConnection, runId: string): Promise<string | undefined> {
+  const store = await checkpointStore(nats);
+  let newest: { epoch: number; name: string } | undefined;
+  for (const info of await store.list()) {
+    if (!info.name.startsWith(`${runId}/`)) continue;
+    const match = latestPattern.exec(info.name);
+    if (match && (!newest || Number(match[1]) > newest.epoch)) newest = { epoch: Number(match[1]), name: info.name };
+  }
+  return newest?.name;
+}
+
+/** The run's newest checkpoint (its newest latest-epoch copy), with its object name. */
+export async function readLatestCheckpoint(nats: NatsConnection, runId: string): Promise<{ name: string; checkpoint: RunCheckpoint } | undefined> {
+  const name = await latestCheckpointName(nats, runId);
+  const checkpoint = name === undefined ? undefined : await readCheckpoint(nats, name);
+  return name !== undefined && checkpoint ? { name, checkpoint } : undefined;
 }
 
 export async function deleteCheckpoint(nats: NatsConnection, objectName: string): Promise<void> {

@@ -10,9 +10,11 @@ export {
   CorruptCheckpointError,
   defaultRedeliverMs,
   deleteCheckpoint,
+  latestCheckpointName,
   latestObjectName,
   publishCheckpoint,
   readCheckpoint,
+  readLatestCheckpoint,
   reannounceCheckpoint,
 } from "./checkpoints.js";
 export { Heartbeat, heartbeatIntervalMs, leaseMs, maxRunsPerTrainer, trainerFault, trainersBucket, trainerTtlMs, TrainerView, type TrainerViewOptions } from "./trainers.js";

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, latestObjectName, readCheckpoint, type TrainerView } from "@mnist/cluster";
+import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, readCheckpoint, readLatestCheckpoint, type TrainerView } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
@@ -201,10 +201,12 @@ export class Steering implements RunControl, PlacementEvents {
   }
 
   private async loadNetwork(runId: string, epoch: number | "latest"): Promise<Network> {
-    const name = epoch === "latest" ? latestObjectName(runId) : checkpointObjectName(runId, epoch);
-    const checkpoint = await readCheckpoint(this.nats, name);
-    if (!checkpoint) throw new GrpcStatusError(status.NOT_FOUND, `checkpoint ${name} not found`);
-    return decodeCheckpoint(checkpoint.state, `checkpoint ${name}`).network;
+    const found =
+      epoch === "latest"
+        ? await readLatestCheckpoint(this.nats, runId)
+        : await readCheckpoint(this.nats, checkpointObjectName(runId, epoch)).then((checkpoint) => checkpoint && { name: checkpointObjectName(runId, epoch), checkpoint });
+    if (!found) throw new GrpcStatusError(status.NOT_FOUND, `checkpoint of run ${runId}'s ${epoch === "latest" ? "last epoch" : `epoch ${epoch}`} not found`);
+    return decodeCheckpoint(found.checkpoint.state, `checkpoint ${found.name}`).network;
   }
 
   /** An epoch's test accuracy; undefined, and said, when its checkpoint cannot be read. */

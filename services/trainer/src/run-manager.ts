@@ -1,4 +1,4 @@
-import { Heartbeat, latestObjectName, readCheckpoint, reannounceCheckpoint } from "@mnist/cluster";
+import { Heartbeat, readLatestCheckpoint, reannounceCheckpoint } from "@mnist/cluster";
 import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/core";
 import { NatsEpochSource } from "@mnist/stream";
 import { GrpcStatusError, notFound, status } from "@mnist/grpc";
@@ -144,11 +144,12 @@ export class RunManager {
 
   /** Where the run starts: epoch 0 from its seed, or after its latest checkpoint. */
   private async startingPoint(runId: string, spec: ResolvedRunSpec): Promise<Omit<RunStart, "source">> {
-    const checkpoint = await readCheckpoint(this.nats, latestObjectName(runId));
-    if (!checkpoint) {
+    const latest = await readLatestCheckpoint(this.nats, runId);
+    if (!latest) {
       return { state: createTrainingState(initialNetwork(spec)), epoch: 0, eta: spec.eta, examplesSeen: 0n };
     }
-    const { network, velocities } = decodeCheckpoint(checkpoint.state, `checkpoint ${latestObjectName(runId)}`);
+    const { checkpoint } = latest;
+    const { network, velocities } = decodeCheckpoint(checkpoint.state, `checkpoint ${latest.name}`);
     if (checkpoint.blasThreads !== getBlasThreads()) {
       this.logger.warn({ run: runId, checkpointThreads: checkpoint.blasThreads, blasThreads: getBlasThreads() }, "resuming with another BLAS thread count: not bit-identical to an uninterrupted run");
     }
