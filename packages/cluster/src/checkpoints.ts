@@ -41,20 +41,32 @@ async function announce(nats: NatsConnection, announcement: CheckpointAnnounceme
   await js.publish(checkpointSubject(announcement.runId), toBinary(CheckpointAnnouncementSchema, announcement), { msgID: messageId });
 }
 
+/** The trainer's lease on the run lapsed while it stored a checkpoint: it must stop writing for the run. */
+export class LeaseLostError extends Error {
+  override readonly name = "LeaseLostError";
+  readonly code = "LEASE_LOST";
+}
+
 /**
  * Stores an epoch's checkpoint (as its epoch object and as the run's latest), then announces
- * it. Announcing again after a crash is safe: the stream drops the duplicate.
+ * it. Announcing again after a crash is safe: the stream drops the duplicate. `holding` is asked
+ * before every write: a trainer paused in the middle (past its heartbeat's TTL) must not go on
+ * writing for a run that is another trainer's now (LeaseLostError).
  */
-export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string): Promise<CheckpointAnnouncement> {
+export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string, holding: () => boolean = () => true): Promise<CheckpointAnnouncement> {
   const store = await checkpointStore(nats);
   const bytes = toBinary(RunCheckpointSchema, checkpoint);
   const objectName = checkpointObjectName(checkpoint.runId, checkpoint.epoch);
-  await store.putBlob({ name: objectName }, bytes);
-  await store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes);
+  const step = async (write: () => Promise<unknown>) => {
+    if (!holding()) throw new LeaseLostError(`lease on run ${checkpoint.runId} lapsed while storing epoch ${checkpoint.epoch}'s checkpoint`);
+    await write();
+  };
+  await step(() => store.putBlob({ name: objectName }, bytes));
+  await step(() => store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes));
   // The copy before it is superseded (the epoch object, if the evaluator kept it, stays).
-  if (checkpoint.epoch > 0) await deleteCheckpoint(nats, latestObjectName(checkpoint.runId, checkpoint.epoch - 1));
+  if (checkpoint.epoch > 0) await step(() => deleteCheckpoint(nats, latestObjectName(checkpoint.runId, checkpoint.epoch - 1)));
   const announcement = announcementOf(checkpoint, trainerId);
-  await announce(nats, announcement, `${checkpoint.runId}/${checkpoint.epoch}`);
+  await step(() => announce(nats, announcement, `${checkpoint.runId}/${checkpoint.epoch}`));
   return announcement;
 }
 

@@ -11,6 +11,7 @@ export {
   defaultRedeliverMs,
   deleteCheckpoint,
   latestCheckpointName,
+  LeaseLostError,
   latestObjectName,
   publishCheckpoint,
   readCheckpoint,

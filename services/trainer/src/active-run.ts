@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { announceFailure, progressIntervalMs, publishCheckpoint, publishProgress, retryWhileTransient, throttled } from "@mnist/cluster";
+import { announceFailure, LeaseLostError, progressIntervalMs, publishCheckpoint, publishProgress, retryWhileTransient, throttled } from "@mnist/cluster";
 import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
 import type { EpochSource } from "@mnist/stream";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
@@ -101,16 +101,23 @@ export class ActiveRun {
           trainSeconds: timing.trainSeconds,
           imagesPerSecond: timing.imagesPerSecond,
         });
-        if (!this.context.leaseValid()) {
-          // Paused past the heartbeat's TTL: another trainer may be training this epoch already.
+        // Paused past the heartbeat's TTL (before or while storing the checkpoint): another
+        // trainer may be training this epoch already, so nothing more is written for the run here.
+        const lapsed = () => {
           this.log.warn({ run: this.runId, epoch }, "heartbeat lapsed during the epoch: its checkpoint is dropped, the run is placed elsewhere");
           this.context.leaseLost();
-          return;
+        };
+        if (!this.context.leaseValid()) return lapsed();
+        try {
+          // NATS restarting is no reason to fail the run: the checkpoint is stored once it is back.
+          await retryWhileTransient(() => publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId, () => this.context.leaseValid()), signal, (error, attempt) =>
+            this.log.warn({ run: this.runId, epoch, attempt, err: error }, "checkpoint not stored yet; trying again"),
+          );
+        } catch (error) {
+          if (error instanceof LeaseLostError) return lapsed();
+          throw error;
         }
-        // NATS restarting is no reason to fail the run: the checkpoint is stored once it is back.
-        await retryWhileTransient(() => publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId), signal, (error, attempt) =>
-          this.log.warn({ run: this.runId, epoch, attempt, err: error }, "checkpoint not stored yet; trying again"),
-        );
+        if (!this.context.leaseValid()) return lapsed();
         this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
         if (!(await this.awaitDecision(epoch))) return;
       }
