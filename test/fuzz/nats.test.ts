@@ -295,7 +295,9 @@ describe("hostile input at every NATS door", () => {
     for (const service of Object.values(services)) expect(service.child.exitCode, service.stderr()).toBeNull();
     const rejections = cluster.evaluator.logs.findLast(counted)!.rejections as Record<string, number>;
     console.log(`evaluator rejections: ${JSON.stringify(rejections)}`);
-    expect(total(rejections, "checkpoints/")).toBe(sent.announcement);
+    // Each at least once: one the server redelivers (its ack later than the evaluator's 1 s ack wait, under this load) is counted again.
+    expect(total(rejections, "checkpoints/")).toBeGreaterThanOrEqual(sent.announcement);
+    expect(total(rejections, "checkpoints/")).toBeLessThan(sent.announcement * 1.01);
     // Junk on the progress subject is seen only while someone watches (the main barrage); mutated, some of it is a plausible report.
     expect(total(rejections, "progress/")).toBeGreaterThan((sent.progress - sentBefore.progress) / 2);
     expect(total(rejections, "runs/")).toBeGreaterThanOrEqual(sent.runs - fuzzer.poisonRuns.length);
