@@ -9,6 +9,7 @@ import { defaultDataDir, loadMnist } from "@mnist/core";
 import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from "./core-bench.js";
 import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
 import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
+import { renderPipelineReport, runPipeline } from "./pipeline.js";
 import { goalOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
 import { busyLoad, machineInfo, startLoadAverage } from "./machine.js";
@@ -22,6 +23,8 @@ commands:
   core         seconds per 50,000-image epoch: the native core vs PyTorch CPU, with GFLOP/s
                against a cblas_sgemm peak measured in the same run
   seed-table   the chapter's results with the chapter's settings, beside the chapter's figures
+  pipeline     images/s through the services (augment replicas → NATS → trainer) against in-process
+               training, plain and elastic, 1..3 replicas, with each process kind's CPU per epoch
   parallel-runs
                a sweep of runs on one trainer holding 1 run at a time, then 2 (TRAINER_MAX_RUNS):
                wall time, speed-up, each run against its in-process twin
@@ -79,7 +82,7 @@ if (values.help) {
   process.exit(0);
 }
 const command = positionals[0];
-const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs"];
+const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs", "pipeline"];
 if (positionals.length !== 1 || !commandNames.includes(command!)) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -188,7 +191,22 @@ async function parallelRuns(): Promise<void> {
   emit(renderParallelReport(report, header), report);
 }
 
-const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns } as const;
+async function pipeline(): Promise<void> {
+  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  const rows = await runPipeline({ epochs: values.quick ? 2 : 4, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
+  const machine = machineInfo(argv);
+  const header = [
+    "# The pipeline against in-process training",
+    "",
+    `- command: \`${machine.command}\``,
+    `- date: ${machine.date}`,
+    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}, OPENBLAS_L2_SIZE=${process.env.OPENBLAS_L2_SIZE ?? "(unset)"}`,
+    `- [784,100,10], m=10, η=0.5, ${values.quick ? 2 : 4} epochs of 50,000 images, seed 1; a local cluster as \`mnistctl up\` starts it, all on these cores, TRAINER_BLAS_THREADS=1; in-process: \`mnistctl train\`'s path (trainLocally) in this process`,
+  ].join("\n");
+  emit(renderPipelineReport(rows, header), rows);
+}
+
+const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline } as const;
 try {
   await commands[command as keyof typeof commands]();
 } catch (error) {
