@@ -1,9 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { InvalidArgument } from "@mnist/errors";
 import { RunSpecSchema, type RunSpec } from "@mnist/protocol";
-import { presets, type AugmentSettings } from "@mnist/spec";
 import { costs, specDefaults } from "@mnist/core";
-import { activationByName, costByName, evalSetByName, initByName, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
+import { activationByName, costByName, evalSetByName, initByName, presets, resolveRunSpec, type AugmentSettings, type ResolvedRunSpec } from "@mnist/spec";
 import { UsageError } from "./errors.js";
 import { FlagReader, type FlagValues } from "./flags.js";
 

@@ -14,9 +14,9 @@ import {
   TrainerInfoSchema,
   type SliceRequest,
 } from "@mnist/protocol";
-import { splitmix64 } from "@mnist/spec";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
+import { Draw } from "../harness/draw.js";
 import { boundedHeap, quietRss } from "../harness/memory.js";
 import type { LogLine } from "../harness/services.js";
 
@@ -50,7 +50,7 @@ class Fuzzer {
   readonly sent: Record<Door, number> = { "slice-request": 0, "trainer-inbox": 0, announcement: 0, progress: 0, runs: 0, trainers: 0, object: 0 };
   /** Junk runs written under their own id with a spec no trainer takes: each must end FAILED. */
   readonly poisonRuns: string[] = [];
-  private readonly draw: () => number;
+  private readonly draw: Draw;
   /** Reply subjects and requests of the trainer's slice requests, seen on the slice subject. */
   private readonly inFlight: { reply: string; request: SliceRequest }[] = [];
 
@@ -63,7 +63,7 @@ class Fuzzer {
     public target: string,
     seed: bigint,
   ) {
-    this.draw = splitmix64(seed);
+    this.draw = new Draw(seed);
     nats.subscribe("mnist.augment.slice", {
       callback: (_, message) => {
         if (!message.reply) return;
@@ -77,45 +77,17 @@ class Fuzzer {
     });
   }
 
-  private int(below: number): number {
-    return Math.floor(this.draw() * below);
-  }
-
-  private bytes(length: number): Uint8Array {
-    const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) out[i] = this.int(256);
-    return out;
-  }
-
-  private pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-
-  /** A valid encoding with a few bytes flipped, dropped or inserted, or cut short. */
-  private mutate(valid: Uint8Array): Uint8Array {
-    let out = Array.from(valid);
-    for (let n = 1 + this.int(4); n > 0; n--) {
-      const at = this.int(out.length + 1);
-      const op = this.int(4);
-      if (op === 0) out[at] = this.int(256);
-      else if (op === 1) out.splice(at, 1);
-      else if (op === 2) out.splice(at, 0, this.int(256));
-      else out = out.slice(0, at);
-    }
-    return Uint8Array.from(out);
-  }
-
   /** Random bytes, or a mutation of `valid`. */
   private junk(valid: Uint8Array): Uint8Array {
-    return this.draw() < 0.4 ? this.bytes(this.int(200)) : this.mutate(valid);
+    return this.draw.fraction() < 0.4 ? this.draw.bytes(this.draw.int(200)) : this.draw.mutate(valid);
   }
 
   private hostileNumber(): number {
-    return this.pick([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, 1e308, -0]);
+    return this.draw.pick([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, 1e308, -0]);
   }
 
   async send(): Promise<void> {
-    let r = this.draw();
+    let r = this.draw.fraction();
     const door = doors.find(([, weight]) => (r -= weight) < 0)?.[0] ?? "slice-request";
     this.sent[door]++;
     await this.doors[door]();
@@ -134,86 +106,86 @@ class Fuzzer {
   private async sliceRequest(): Promise<void> {
     const valid = toBinary(
       SliceRequestSchema,
-      create(SliceRequestSchema, { runId: "fuzz", seed: 1n, epoch: 0, slice: 0, start: 0, count: 1 + this.int(3), augment: { rotateProbability: this.draw() < 0.5 ? this.hostileNumber() : 0 } }),
+      create(SliceRequestSchema, { runId: "fuzz", seed: 1n, epoch: 0, slice: 0, start: 0, count: 1 + this.draw.int(3), augment: { rotateProbability: this.draw.fraction() < 0.5 ? this.hostileNumber() : 0 } }),
     );
-    const data = this.draw() < 0.2 ? this.bytes(17_000 + this.int(1_000)) : this.junk(valid);
-    this.nats.publish("mnist.augment.slice", data, this.draw() < 0.8 ? { reply: `fuzz.replies.${this.int(1e9)}` } : undefined);
+    const data = this.draw.fraction() < 0.2 ? this.draw.bytes(17_000 + this.draw.int(1_000)) : this.junk(valid);
+    this.nats.publish("mnist.augment.slice", data, this.draw.fraction() < 0.8 ? { reply: `fuzz.replies.${this.draw.int(1e9)}` } : undefined);
   }
 
   private async trainerInbox(): Promise<void> {
     const target = this.inFlight.at(-1);
-    if (!target) return void this.nats.publish(`_INBOX.fuzz.${this.int(1e6)}`, this.bytes(50));
+    if (!target) return void this.nats.publish(`_INBOX.fuzz.${this.draw.int(1e6)}`, this.draw.bytes(50));
     const { reply, request } = target;
-    const kind = this.int(4);
-    if (kind === 0) return void this.nats.publish(reply, this.bytes(this.int(300)));
-    if (kind === 1) return void this.nats.publish(`${reply.split(".").slice(0, -2).join(".")}.${100_000 + this.int(1e6)}.1`, this.bytes(10));
+    const kind = this.draw.int(4);
+    if (kind === 0) return void this.nats.publish(reply, this.draw.bytes(this.draw.int(300)));
+    if (kind === 1) return void this.nats.publish(`${reply.split(".").slice(0, -2).join(".")}.${100_000 + this.draw.int(1e6)}.1`, this.draw.bytes(10));
     // Right run, epoch and slice, but a part that cannot be one (lengths that disagree), or another run's.
     const batch = create(SampleBatchSchema, {
-      runId: kind === 2 ? request.runId : `fuzz-${this.int(1e6)}`,
+      runId: kind === 2 ? request.runId : `fuzz-${this.draw.int(1e6)}`,
       epoch: request.epoch,
       slice: request.slice,
       parts: 1,
-      offset: this.int(request.count),
-      pixels: this.bytes(this.int(784)),
-      labels: this.bytes(2),
-      indices: [this.int(60_000)],
+      offset: this.draw.int(request.count),
+      pixels: this.draw.bytes(this.draw.int(784)),
+      labels: this.draw.bytes(2),
+      indices: [this.draw.int(60_000)],
     });
     this.nats.publish(reply, toBinary(SampleBatchSchema, batch));
   }
 
   private async announcement(): Promise<void> {
-    const epoch = this.int(3);
-    const stranger = `fuzz-${this.int(1e6)}`;
+    const epoch = this.draw.int(3);
+    const stranger = `fuzz-${this.draw.int(1e6)}`;
     // The real run with an object name, a number or an epoch no trainer would announce; an unknown run.
-    const fields = this.pick([
+    const fields = this.draw.pick([
       { runId: this.target, epoch, objectName: `${this.target}/latest-00000` },
-      { runId: this.target, epoch, objectName: checkpointObjectName(this.target, epoch), eta: this.pick([Number.NaN, Number.POSITIVE_INFINITY, -1]) },
+      { runId: this.target, epoch, objectName: checkpointObjectName(this.target, epoch), eta: this.draw.pick([Number.NaN, Number.POSITIVE_INFINITY, -1]) },
       { runId: this.target, epoch: 100_000 + epoch, objectName: checkpointObjectName(this.target, 100_000 + epoch) },
       { runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) },
     ]);
     const valid = (fields: object) => toBinary(CheckpointAnnouncementSchema, create(CheckpointAnnouncementSchema, { trainerId: "fuzz", ...fields }));
     // Junk is made from a stranger's announcement: mutated, it may decode to anything but the real run's.
-    const data = this.draw() < 0.3 ? this.junk(valid({ runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) })) : valid(fields);
-    await this.nats.jetstream().publish(checkpointSubject(this.draw() < 0.5 ? this.target : stranger), data);
+    const data = this.draw.fraction() < 0.3 ? this.junk(valid({ runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) })) : valid(fields);
+    await this.nats.jetstream().publish(checkpointSubject(this.draw.fraction() < 0.5 ? this.target : stranger), data);
   }
 
   private async progress(): Promise<void> {
     const valid = toBinary(EpochProgressSchema, create(EpochProgressSchema, { runId: this.target, epoch: 0, examples: 10, total: 5, imagesPerSecond: this.hostileNumber() }));
-    this.nats.publish(progressSubject(this.target), this.draw() < 0.3 ? valid : this.junk(valid));
+    this.nats.publish(progressSubject(this.target), this.draw.fraction() < 0.3 ? valid : this.junk(valid));
   }
 
   private async runs(): Promise<void> {
-    const key = `fuzz-${this.int(1e9)}`;
-    const kind = this.int(20);
+    const key = `fuzz-${this.draw.int(1e9)}`;
+    const kind = this.draw.int(20);
     if (kind === 0 && this.poisonRuns.length < 5) {
       // A record under its own id, queued or running on a trainer that does not exist, whose network can never be built.
-      const state = this.draw() < 0.5 ? RunState.QUEUED : RunState.RUNNING;
+      const state = this.draw.fraction() < 0.5 ? RunState.QUEUED : RunState.RUNNING;
       const record = create(RunRecordSchema, { runId: key, state, trainerId: "ghost", spec: { sizes: [784, 0, 10], eta: this.hostileNumber() } });
       this.poisonRuns.push(key);
       await this.runsBucket.put(key, toBinary(RunRecordSchema, record));
       return;
     }
     const valid = toBinary(RunRecordSchema, create(RunRecordSchema, kind < 10 ? { runId: `other-${key}`, spec: { sizes: [784, 10] } } : { runId: key }));
-    await this.runsBucket.put(key, this.draw() < 0.5 ? valid : this.junk(valid));
+    await this.runsBucket.put(key, this.draw.fraction() < 0.5 ? valid : this.junk(valid));
   }
 
   private async trainers(): Promise<void> {
-    const key = `fuzz-${this.int(1e9)}`;
+    const key = `fuzz-${this.draw.int(1e9)}`;
     // A trainer that never answers, with the most room: placement must pass it over.
     const ghost = { trainerId: key, address: "127.0.0.1:1", maxRuns: 64 };
-    const bad = this.pick([
+    const bad = this.draw.pick([
       { trainerId: key, address: "nowhere", maxRuns: 1 },
       { trainerId: "someone-else", address: "127.0.0.1:2", maxRuns: 1 },
       { trainerId: key, address: "127.0.0.1:3", maxRuns: 0 },
       ghost,
     ]);
     const valid = toBinary(TrainerInfoSchema, create(TrainerInfoSchema, bad));
-    await this.trainersBucket.put(key, bad === ghost || this.draw() < 0.5 ? valid : this.junk(valid));
+    await this.trainersBucket.put(key, bad === ghost || this.draw.fraction() < 0.5 ? valid : this.junk(valid));
   }
 
   private async object(): Promise<void> {
-    const name = this.draw() < 0.5 ? `fuzz/${this.int(1e6)}` : checkpointObjectName(this.target, 50_000 + this.int(1e6));
-    await this.objects.putBlob({ name }, this.bytes(this.int(4_000)));
+    const name = this.draw.fraction() < 0.5 ? `fuzz/${this.draw.int(1e6)}` : checkpointObjectName(this.target, 50_000 + this.draw.int(1e6));
+    await this.objects.putBlob({ name }, this.draw.bytes(this.draw.int(4_000)));
   }
 }
 

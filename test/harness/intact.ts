@@ -4,10 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { expect } from "vitest";
-import { presets } from "@mnist/spec";
 import { readLatestCheckpoint } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
-import { runSpec } from "@mnist/spec";
+import { presets, runSpec } from "@mnist/spec";
 import { trainLocally, type LocalRunResult } from "@mnist/training";
 import type { Cluster } from "./cluster.js";
 

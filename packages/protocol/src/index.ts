@@ -26,7 +26,7 @@ export const protocolFiles = [
  */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** RUN_ID_PATTERN in words, for error messages. */
-export const RUN_ID_ALLOWED = "1 to 128 letters, digits, '_' or '-', first a letter or digit";
+export const RUN_ID_ALLOWED = "a run id such as run-mwyzgxob-d1ff3c (mnistctl list shows them): 1 to 128 letters, digits, '_' or '-', first a letter or digit";
 
 /**
  * An epoch's figures as JSON lines carry them (the evaluator's "epoch" log line, `mnistctl run

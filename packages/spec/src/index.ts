@@ -34,5 +34,6 @@ export {
   type PresetName,
 } from "./augment.js";
 export { initialNetwork, score, type Score } from "./scoring.js";
+export { checkRunId } from "./run-id.js";
 export { isTerminal } from "./states.js";
 export { splitmix64 } from "./random.js";

@@ -3,14 +3,11 @@ import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
-import { MNIST_TRAINING_IMAGES } from "@mnist/augment";
-import { IMAGE_PIXELS } from "@mnist/augment";
+import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, type EpochOrder, type EpochPlan } from "@mnist/augment";
+import { checkRunId, epochSize } from "@mnist/spec";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
-import { epochOrder as defaultOrder, type EpochOrder } from "@mnist/augment";
-import { checkRunId, SLICE_SUBJECT } from "./protocol.js";
-import type { EpochPlan } from "@mnist/augment";
+import { SLICE_SUBJECT } from "./protocol.js";
 import { emptyStats, sliceBytes, type EpochOptions, type EpochSlice, type EpochSource, type SourceStats } from "./source.js";
-import { epochSize } from "@mnist/spec";
 
 /** The little of a pino logger the source uses. */
 export interface SourceLogger {

@@ -4,7 +4,6 @@
 export { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
 export {
   AUGMENT_QUEUE,
-  checkRunId,
   checkSliceRequest,
   encodeError,
   encodeParts,

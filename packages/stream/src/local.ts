@@ -1,11 +1,8 @@
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError } from "./errors.js";
-import type { TrainingSet } from "@mnist/augment";
-import type { EpochOrder } from "@mnist/augment";
-import { SliceMaker, type EpochPlan, type SliceData } from "@mnist/augment";
-import { emptyStats, sliceBytes, type EpochOptions, type EpochSlice, type EpochSource, type SourceStats } from "./source.js";
+import { MAX_SEED, SliceMaker, type EpochOrder, type EpochPlan, type SliceData, type TrainingSet } from "@mnist/augment";
 import { checkAugmentSettings } from "@mnist/spec";
-import { MAX_SEED } from "@mnist/augment";
+import { emptyStats, sliceBytes, type EpochOptions, type EpochSlice, type EpochSource, type SourceStats } from "./source.js";
 
 export const DEFAULT_SLICE_SIZE = 1000;
 export const MAX_SLICE_SIZE = 100_000;

@@ -1,9 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { RUN_ID_ALLOWED, RUN_ID_PATTERN, SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
+import { SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { InvalidArgument } from "@mnist/errors";
-import { IMAGE_PIXELS } from "@mnist/augment";
-import { BYTES_PER_EXAMPLE, type EpochPlan, type SliceData } from "@mnist/augment";
-import { checkAugmentSettings, epochSize } from "@mnist/spec";
+import { BYTES_PER_EXAMPLE, IMAGE_PIXELS, type EpochPlan, type SliceData } from "@mnist/augment";
+import { checkAugmentSettings, checkRunId, epochSize } from "@mnist/spec";
 
 /**
  * The slice protocol over NATS. A consumer publishes a SliceRequest on SLICE_SUBJECT with a reply
@@ -33,13 +32,6 @@ export interface CheckedSliceRequest {
   slice: number;
   start: number;
   count: number;
-}
-
-export function checkRunId(runId: unknown, field = "runId"): string {
-  if (typeof runId !== "string" || !RUN_ID_PATTERN.test(runId)) {
-    throw new InvalidArgument(field, runId, RUN_ID_ALLOWED);
-  }
-  return runId;
 }
 
 /** Checks a decoded request against the limits; the first bad field throws an InvalidArgument naming it. */

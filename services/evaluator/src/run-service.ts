@@ -1,7 +1,7 @@
 import { bind, GrpcStatusError, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
-import { NetworkChoice, RUN_ID_ALLOWED, RUN_ID_PATTERN, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/spec";
+import { NetworkChoice, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
+import { checkEta, checkRunId, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/spec";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 
@@ -29,12 +29,6 @@ const controlCharacter = /\p{Cc}/u;
 function checkText(field: string, value: string, maxChars: number): void {
   if (value.length > maxChars || controlCharacter.test(value)) {
     throw invalidArgument(field, value, `at most ${maxChars} characters, none of them control characters`);
-  }
-}
-
-function checkRunId(runId: string): void {
-  if (!RUN_ID_PATTERN.test(runId)) {
-    throw invalidArgument("runId", runId, `a run id such as run-mwyzgxob-d1ff3c (mnistctl list shows them): ${RUN_ID_ALLOWED}`);
   }
 }
 
