@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "mnist_augment",
-      "sources": ["native/kernels.cpp", "native/addon.cpp"],
+      "sources": ["native/kernels.cpp", "native/packing.cpp", "native/addon.cpp"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../core/native"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],

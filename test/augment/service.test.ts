@@ -237,6 +237,37 @@ describe("the augment service over NATS", () => {
     expect(held.some((count) => count > 0)).toBe(true);
   });
 
+  it("with recycleSlices and prefetchNextEpoch: the same bytes, a few buffers reused, and the next epoch asked for ahead", async () => {
+    const reader = source({ sliceSize: 1000, maxInFlight: 3, recycleSlices: true, prefetchNextEpoch: true });
+    const buffers = new Set<ArrayBufferLike>();
+    const read = async (epoch: number) => {
+      const hash = createHash("sha256");
+      const indices: number[] = [];
+      for await (const slice of reader.epoch(epoch)) {
+        hash.update(slice.pixels);
+        indices.push(...slice.indices);
+        buffers.add(slice.pixels.buffer);
+      }
+      return { sha: hash.digest("hex"), indices };
+    };
+    const first = await read(5);
+    expect(first.sha).toBe((await inProcess(5)).sha);
+    // Epoch 6's first slices were asked for as epoch 5 ended, within the window.
+    await waitFor("epoch 6's prefetched slices", () => (reader.stats().requests >= 10 + 3 ? true : undefined));
+    expect(reader.stats().inFlightSlices).toBe(3);
+    const second = await read(6);
+    expect(second.sha).toBe((await inProcess(6)).sha);
+    expect(second.indices).toEqual(Array.from(epochOrder(plan.seed, 6, 10_000)));
+    // Epoch 7 was prefetched; reading 8 instead drops it and still gives 8's bytes.
+    const skipped = await read(8);
+    expect(skipped.sha).toBe((await inProcess(8)).sha);
+    const stats = reader.stats();
+    expect(stats.slicesDelivered).toBe(30);
+    expect(stats.maxInFlightSlices).toBeLessThanOrEqual(3);
+    // Window of 3 plus the one the reader holds, not one buffer per slice.
+    expect(buffers.size).toBeLessThanOrEqual(4);
+  });
+
   it("finishes the requests it accepted on SIGTERM before exiting 0", async () => {
     // The first replica, with one slot, alone on the subject: the others stop first.
     const replica = replicas[0]!;

@@ -14,14 +14,14 @@ describe("protocol messages over a real nats-server", () => {
   });
 
   it("round-trips a SampleBatch byte for byte", async () => {
-    const pixels = new Uint8Array(3 * 784).map((_, i) => (i * 7) % 256);
-    const sent = create(SampleBatchSchema, { runId: "r-1", epoch: 4, slice: 9, part: 0, parts: 1, pixels, labels: new Uint8Array([3, 1, 4]), indices: [10, 20, 49_999] });
+    const packedPixels = new Uint8Array(3 * 200).map((_, i) => (i * 7) % 256);
+    const sent = create(SampleBatchSchema, { runId: "r-1", epoch: 4, slice: 9, part: 0, parts: 1, packedPixels, labels: new Uint8Array([3, 1, 4]), indices: [10, 20, 49_999] });
     const subscription = nc.subscribe("test.protocol.batch", { max: 1 });
     nc.publish("test.protocol.batch", toBinary(SampleBatchSchema, sent));
     for await (const message of subscription) {
       const received = fromBinary(SampleBatchSchema, message.data);
       expect(equals(SampleBatchSchema, received, sent)).toBe(true);
-      expect(Buffer.from(received.pixels).equals(Buffer.from(pixels))).toBe(true);
+      expect(Buffer.from(received.packedPixels).equals(Buffer.from(packedPixels))).toBe(true);
       expect(received.indices).toEqual([10, 20, 49_999]);
     }
   });

@@ -126,7 +126,7 @@ class Fuzzer {
       slice: request.slice,
       parts: 1,
       offset: this.draw.int(request.count),
-      pixels: this.draw.bytes(this.draw.int(784)),
+      packedPixels: this.draw.bytes(this.draw.int(784)),
       labels: this.draw.bytes(2),
       indices: [this.draw.int(60_000)],
     });

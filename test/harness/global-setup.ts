@@ -18,10 +18,11 @@ const builtEntryPoints = ["services/augment/dist/main.js", "services/trainer/dis
  * What each build step makes from what: the tests run the built services and CLI, so a source
  * edited after its build would test the old code. A build is stale when one of its inputs is
  * newer than its oldest output (tsc -b touches a project's tsbuildinfo even when it had nothing
- * to emit; buf and node-gyp rewrite their outputs).
+ * to emit; node-gyp rewrites its outputs) — or, for buf, which leaves a file alone when its
+ * content would not change, newer than its newest output.
  */
-const builds: { step: string; inputs: string[]; outputs: string[] }[] = [
-  { step: "npm run generate", inputs: ["proto", "buf.gen.yaml"], outputs: ["packages/protocol/src/gen"] },
+const builds: { step: string; inputs: string[]; outputs: string[]; against?: "newest" }[] = [
+  { step: "npm run generate", inputs: ["proto", "buf.gen.yaml"], outputs: ["packages/protocol/src/gen"], against: "newest" },
   { step: "npm run build:native", inputs: ["packages/core/native", "packages/core/binding.gyp"], outputs: ["packages/core/build/Release/mnist_core.node"] },
   {
     step: "npm run build:native",
@@ -54,15 +55,15 @@ function files(path: string): { path: string; mtimeMs: number }[] {
 
 /** The inputs newer than their build, each with the step that rebuilds it; a missing build counts as older than everything. */
 function staleInputs(root: string): { input: string; step: string }[] {
-  return builds.flatMap(({ step, inputs, outputs }) => {
+  return builds.flatMap(({ step, inputs, outputs, against }) => {
     const built = outputs.flatMap((output) => {
       const made = files(join(root, output));
       return made.length > 0 ? made : [{ path: output, mtimeMs: -Infinity }];
     });
-    const oldest = Math.min(...built.map((file) => file.mtimeMs));
+    const builtAt = (against === "newest" ? Math.max : Math.min)(...built.map((file) => file.mtimeMs));
     return inputs
       .flatMap((input) => files(join(root, input)))
-      .filter((file) => file.mtimeMs > oldest)
+      .filter((file) => file.mtimeMs > builtAt)
       .map((file) => ({ input: relative(root, file.path), step }));
   });
 }

@@ -20,6 +20,9 @@
 //   affineBatch(src: Uint8Array, maps: Float64Array(count * 6), out: Uint8Array): void
 //   drawExample(params: Float64Array(12), seed: bigint, epoch: number, index: number): Float64Array(11)
 //   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array(1568)
+//   packPixels(pixels: Uint8Array(count * 784)): [packed: Uint8Array, ends: Uint32Array(count)]
+//   unpackPixels(packed: Uint8Array, count, out: Uint8Array, at: number, skip: Uint8Array(count)|null): boolean
+//                (false, nothing written, when packed is not exactly count well-formed images)
 #include <napi.h>
 
 #include <cmath>
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "packing.h"
 #include "napi_checks.h"  // packages/core/native (binding.gyp include_dirs)
 
 namespace {
@@ -263,12 +267,60 @@ Napi::Value ElasticField(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value PackPixels(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Args a{info, "packPixels"};
+    need_args(a, 1, "pixels");
+    const uint64_t count = images_arg(a, 0, "pixels");
+    if (count > MAX_U32 / pack::MAX_PACKED_PER_IMAGE) {
+        reject(a, false, "pixels.length", format("%llu images", (unsigned long long)count), "at most 1826091 images");
+    }
+    // Worst-case room once per thread; the reply gets a copy of exactly the bytes written.
+    thread_local std::vector<uint8_t> room;
+    if (room.size() < count * pack::MAX_PACKED_PER_IMAGE) room.resize(count * pack::MAX_PACKED_PER_IMAGE);
+    auto ends = made(env, Napi::Uint32Array::New(env, count));
+    const size_t bytes = pack::pack_pixels((const uint8_t*)view_of(a[0]).data, count, room.data(), ends.Data());
+    auto packed = made(env, Napi::Uint8Array::New(env, bytes));
+    if (bytes > 0) memcpy(packed.Data(), room.data(), bytes);
+    auto result = Napi::Array::New(env, 2);
+    result.Set(0u, packed);
+    result.Set(1u, ends);
+    return result;
+}
+
+Napi::Value UnpackPixels(const Napi::CallbackInfo& info) {
+    const Args a{info, "unpackPixels"};
+    need_args(a, 5, "packed, count, out, at, skip");
+    const View packed = array_arg(a, 0, "packed", napi_uint8_array);
+    need_unshared(a, "packed", packed);  // checked, then read again: nobody may change it between
+    const uint64_t count = integer_arg(a, 1, "count", 0, MAX_U32);
+    const View out = array_arg(a, 2, "out", napi_uint8_array);
+    if (out.length % aug::PIXELS != 0) reject(a, false, "out.length", format("%zu", out.length), "a multiple of 784 (28×28 uint8 images)");
+    const uint64_t at = integer_arg(a, 3, "at", 0, MAX_U32);
+    if (at + count > out.length / aug::PIXELS) {
+        reject(a, false, "at", format("%llu", (unsigned long long)at),
+               format("at most out's %zu images - count %llu", out.length / aug::PIXELS, (unsigned long long)count));
+    }
+    const uint8_t* skip = nullptr;
+    if (!a[4].IsNull()) {
+        const View s = array_arg(a, 4, "skip", napi_uint8_array);
+        need_length(a, "skip", s, count, "count");
+        skip = (const uint8_t*)s.data;
+    }
+    const uint8_t* bytes = (const uint8_t*)packed.data;
+    if (!pack::packed_valid(bytes, packed.length, count)) return Napi::Boolean::New(info.Env(), false);
+    pack::unpack_pixels(bytes, count, skip, (uint8_t*)out.data + at * aug::PIXELS);
+    return Napi::Boolean::New(info.Env(), true);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("augmentBatch", Napi::Function::New(env, entry<AugmentBatch>, "augmentBatch"));
   exports.Set("augmentBatchAsync", Napi::Function::New(env, entry<AugmentBatchAsync>, "augmentBatchAsync"));
   exports.Set("affineBatch", Napi::Function::New(env, entry<AffineBatch>, "affineBatch"));
   exports.Set("drawExample", Napi::Function::New(env, entry<DrawExample>, "drawExample"));
   exports.Set("elasticField", Napi::Function::New(env, entry<ElasticField>, "elasticField"));
+  exports.Set("packPixels", Napi::Function::New(env, entry<PackPixels>, "packPixels"));
+  exports.Set("unpackPixels", Napi::Function::New(env, entry<UnpackPixels>, "unpackPixels"));
   exports.Set("paramCount", Napi::Number::New(env, aug::PARAM_COUNT));
   return exports;
 }

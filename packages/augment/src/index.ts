@@ -21,4 +21,5 @@ export {
 } from "./kernels.js";
 export { checkTrainingSet, defaultMnistDir, limitTrainingSet, loadTrainingSet, MNIST_TRAINING_IMAGES, type TrainingSet } from "./dataset.js";
 export { epochOrder, type EpochOrder } from "./order.js";
+export { MAX_PACKED_IMAGE_BYTES, packImages, unpackImages, type PackedImages } from "./packing.js";
 export { BYTES_PER_EXAMPLE, SliceMaker, type EpochPlan, type SliceData } from "./slices.js";

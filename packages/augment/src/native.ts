@@ -11,6 +11,8 @@ export interface NativeAugment {
   affineBatch(src: Uint8Array, maps: Float64Array, out: Uint8Array): void;
   drawExample(params: Float64Array, seed: bigint, epoch: number, index: number): Float64Array;
   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array;
+  packPixels(pixels: Uint8Array): [Uint8Array, Uint32Array];
+  unpackPixels(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): boolean;
   paramCount: number;
 }
 

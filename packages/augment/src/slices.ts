@@ -22,12 +22,8 @@ export interface SliceData {
   indices: Uint32Array;
 }
 
-/**
- * The most bytes one example of a slice takes, held (pixels, label byte, 4-byte index) or sent in
- * a SampleBatch part (pixels, label byte, the index as a varint of up to 5 bytes): what parts are
- * sized by and what a source counts as held in memory.
- */
-export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 5;
+/** The bytes one example of a slice takes held in memory (pixels, label byte, 4-byte index): what a source counts as held. */
+export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 4;
 
 /**
  * Cuts epochs into slices and makes them: the one code path behind both the augment service and

@@ -3,7 +3,7 @@ import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
-import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, type EpochOrder, type EpochPlan } from "@mnist/augment";
+import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, unpackImages, type EpochOrder, type EpochPlan } from "@mnist/augment";
 import { checkRunId, epochSize } from "@mnist/spec";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
 import { SLICE_SUBJECT } from "./protocol.js";
@@ -34,6 +34,18 @@ export interface NatsSourceOptions {
   subject?: string;
   order?: EpochOrder;
   logger?: SourceLogger;
+  /**
+   * The reader is done with a slice's buffers when it asks for the next slice: reuse them for
+   * slices still to come instead of allocating (and collecting) a slice's worth of memory each
+   * time. For a reader that trains on each slice before the next (the trainer). Default false.
+   */
+  recycleSlices?: boolean;
+  /**
+   * Once every slice of an epoch is asked for, ask for the next epoch's first slices with the
+   * window's room, so the next epoch starts with data at hand (its order does not depend on
+   * anything the epoch decides). Dropped if the next epoch read is another. Default false.
+   */
+  prefetchNextEpoch?: boolean;
   /** Each reply refused (undecodable, malformed, not for a slice in flight); logged as a warning when absent. */
   onRejected?: (reason: string, fields: Record<string, unknown>) => void;
 }
@@ -58,9 +70,18 @@ interface EpochState {
   epoch: number;
   order: Uint32Array;
   pending: Map<number, PendingSlice>;
+  /** Slices asked for so far (0 .. requested-1). */
+  requested: number;
   failure?: Error;
   /** Wakes the reader when a slice completes or the epoch fails. */
   wake?: () => void;
+}
+
+/** A full slice's buffers, free for the next slice (recycleSlices). */
+interface SliceBuffers {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  have: Uint8Array;
 }
 
 /**
@@ -68,7 +89,8 @@ interface EpochState {
  * queue group over NATS. Every example arrives exactly once and in the epoch's order, whatever
  * the number, speed or deaths of the replicas: a slice not complete in time is asked for again
  * (any replica recomputes it byte for byte), parts for examples already held are dropped, and
- * at most maxInFlight slices are requested ahead of the reader, which bounds memory.
+ * at most maxInFlight slices are requested ahead of the reader (the next epoch's prefetched ones
+ * included), which bounds memory.
  */
 export class NatsEpochSource implements EpochSource {
   readonly size: number;
@@ -88,8 +110,13 @@ export class NatsEpochSource implements EpochSource {
   private readonly inbox: string;
   private readonly subscription: Subscription;
   private readonly counters = emptyStats();
+  private readonly recycleSlices: boolean;
+  private readonly prefetchNextEpoch: boolean;
+  private readonly free: SliceBuffers[] = [];
   private generation = 0;
+  /** The epoch being read, and the next one's slices asked for ahead of it. */
   private state?: EpochState;
+  private ahead?: EpochState;
   private closed = false;
 
   constructor(options: NatsSourceOptions) {
@@ -111,8 +138,10 @@ export class NatsEpochSource implements EpochSource {
     this.requestTimeoutMs = positive("requestTimeoutMs", options.requestTimeoutMs ?? 5000);
     this.deliveryTimeoutMs = positive("deliveryTimeoutMs", options.deliveryTimeoutMs ?? 120_000);
     this.noResponderRetryMs = positive("noResponderRetryMs", options.noResponderRetryMs ?? 500);
+    this.recycleSlices = options.recycleSlices ?? false;
+    this.prefetchNextEpoch = options.prefetchNextEpoch ?? false;
     this.inbox = createInbox();
-    this.subscription = this.nats.subscribe(`${this.inbox}.>`, { callback: (error, message) => (error ? this.fail(error) : this.receive(message)) });
+    this.subscription = this.nats.subscribe(`${this.inbox}.>`, { callback: (error, message) => (error ? this.failAll(error) : this.receive(message)) });
   }
 
   stats(): SourceStats {
@@ -122,7 +151,8 @@ export class NatsEpochSource implements EpochSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.fail(new AugmentClosedError("the epoch source is closed"));
+    this.failAll(new AugmentClosedError("the epoch source is closed"));
+    if (this.ahead) this.drop(this.ahead);
     this.subscription.unsubscribe();
   }
 
@@ -130,42 +160,76 @@ export class NatsEpochSource implements EpochSource {
     checkEpoch(epoch);
     if (this.closed) throw new AugmentClosedError("the epoch source is closed");
     if (this.state) throw new InvalidArgument("epoch", epoch, "one epoch at a time: finish or abandon the previous one first");
-    const order = this.order(this.plan.seed, epoch, this.size);
-    if (order.length !== this.size) throw new Error(`epoch order has ${order.length} entries for ${this.size} examples`);
-    const state: EpochState = { generation: ++this.generation, epoch, order, pending: new Map() };
+    // A prefetch for another epoch, or one that failed (augment was away while the reader was), is dropped.
+    let state = this.ahead;
+    this.ahead = undefined;
+    if (state && (state.epoch !== epoch || state.failure)) state = this.drop(state);
+    state ??= this.newState(epoch);
     this.state = state;
-    const onAbort = () => this.fail(new AugmentClosedError(`epoch ${epoch} aborted`));
+    const onAbort = () => this.fail(state, new AugmentClosedError(`epoch ${epoch} aborted`));
     options.signal?.addEventListener("abort", onAbort);
     if (options.signal?.aborted) onAbort();
-    let requested = 0;
     try {
       for (let next = 0; next < this.slices; next++) {
-        while (requested < this.slices && requested - next < this.maxInFlight) this.open(state, requested++);
+        this.fill(state);
         const done = await this.complete(state, next);
         this.release(state, done);
         this.counters.slicesDelivered++;
         this.counters.examplesDelivered += done.count;
         yield { epoch, slice: done.slice, start: done.start, count: done.count, pixels: done.pixels, labels: done.labels, indices: done.indices };
+        this.recycle(done);
       }
+      this.fill(state); // the whole window for the next epoch's slices now
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
-      for (const left of [...state.pending.values()]) this.release(state, left);
+      this.drop(state);
       if (this.state === state) this.state = undefined;
     }
+  }
+
+  private newState(epoch: number): EpochState {
+    const order = this.order(this.plan.seed, epoch, this.size);
+    if (order.length !== this.size) throw new Error(`epoch order has ${order.length} entries for ${this.size} examples`);
+    return { generation: ++this.generation, epoch, order, pending: new Map(), requested: 0 };
+  }
+
+  /** Asks for the epoch's next slices while the window has room, then for the next epoch's (prefetchNextEpoch). */
+  private fill(state: EpochState): void {
+    const inFlight = () => state.pending.size + (this.ahead?.pending.size ?? 0);
+    while (state.requested < this.slices && inFlight() < this.maxInFlight) this.open(state, state.requested++);
+    if (!this.prefetchNextEpoch || state.requested < this.slices || state.epoch >= 0xffff_ffff) return;
+    const ahead = (this.ahead ??= this.newState(state.epoch + 1));
+    while (ahead.requested < this.slices && inFlight() < this.maxInFlight) this.open(ahead, ahead.requested++);
+  }
+
+  /** Forgets a state that will not be read (nothing is written for it after): its slices' timers and memory. */
+  private drop(state: EpochState): undefined {
+    for (const pending of [...state.pending.values()]) {
+      this.release(state, pending);
+      this.recycle(pending);
+    }
+    return undefined;
+  }
+
+  /** A slice's buffers, once neither the reader nor a reply writes them, for a slice to come. */
+  private recycle(slice: PendingSlice): void {
+    if (this.recycleSlices && slice.count === this.sliceSize) this.free.push({ pixels: slice.pixels, labels: slice.labels, have: slice.have });
   }
 
   /** Allocates a slice's buffers and asks for it. */
   private open(state: EpochState, slice: number): void {
     const start = slice * this.sliceSize;
     const count = Math.min(this.sliceSize, this.size - start);
+    const reused = count === this.sliceSize ? this.free.pop() : undefined;
+    reused?.have.fill(0);
     const pending: PendingSlice = {
       slice,
       start,
       count,
-      pixels: new Uint8Array(count * IMAGE_PIXELS),
-      labels: new Uint8Array(count),
+      pixels: reused?.pixels ?? new Uint8Array(count * IMAGE_PIXELS),
+      labels: reused?.labels ?? new Uint8Array(count),
       indices: state.order.slice(start, start + count),
-      have: new Uint8Array(count),
+      have: reused?.have ?? new Uint8Array(count),
       missing: count,
       attempts: 0,
       firstRequestAt: Date.now(),
@@ -216,7 +280,7 @@ export class NatsEpochSource implements EpochSource {
       if (state.pending.get(pending.slice) !== pending || pending.missing === 0 || state.failure) return;
       const waited = Date.now() - pending.firstRequestAt;
       if (waited >= this.deliveryTimeoutMs) {
-        this.fail(new AugmentUnavailableError(this.runId, state.epoch, pending.slice, waited, pending.attempts));
+        this.fail(state, new AugmentUnavailableError(this.runId, state.epoch, pending.slice, waited, pending.attempts));
         return;
       }
       this.logger?.warn({ run: this.runId, epoch: state.epoch, slice: pending.slice, attempt: pending.attempts + 1, missing: pending.missing }, "augment slice late, asking again");
@@ -238,9 +302,12 @@ export class NatsEpochSource implements EpochSource {
     });
   }
 
-  private fail(error: Error): void {
-    const state = this.state;
-    if (!state || state.failure) return;
+  private failAll(error: Error): void {
+    for (const state of [this.state, this.ahead]) if (state) this.fail(state, error);
+  }
+
+  private fail(state: EpochState, error: Error): void {
+    if (state.failure) return;
     state.failure = error;
     for (const pending of state.pending.values()) clearTimeout(pending.timer);
     state.wake?.();
@@ -255,10 +322,10 @@ export class NatsEpochSource implements EpochSource {
   /** One message on the inbox: a part (or an error, or "no responders") for `<generation>.<slice>.<attempt>`. */
   private receive(message: Msg): void {
     const tokens = message.subject.slice(this.inbox.length + 1).split(".");
-    const state = this.state;
     const generation = Number(tokens[0]);
     const slice = Number(tokens[1]);
-    if (!state || generation !== state.generation) {
+    const state = [this.state, this.ahead].find((candidate) => candidate?.generation === generation);
+    if (!state) {
       this.counters.staleMessages++;
       return;
     }
@@ -279,7 +346,7 @@ export class NatsEpochSource implements EpochSource {
       return this.reject("wrong run, epoch or slice", { epoch: state.epoch, slice, got: { run: batch.runId, epoch: batch.epoch, slice: batch.slice } });
     }
     if (batch.error !== "") {
-      this.fail(new AugmentRejectedError(this.runId, state.epoch, slice, batch.error));
+      this.fail(state, new AugmentRejectedError(this.runId, state.epoch, slice, batch.error));
       return;
     }
     if (!pending) {
@@ -288,21 +355,24 @@ export class NatsEpochSource implements EpochSource {
       return;
     }
     const k = batch.indices.length;
-    if (k === 0 || batch.offset + k > pending.count || batch.pixels.length !== k * IMAGE_PIXELS || batch.labels.length !== k) {
-      return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, pixels: batch.pixels.length, labels: batch.labels.length });
+    if (k === 0 || batch.offset + k > pending.count || batch.labels.length !== k) {
+      return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, labels: batch.labels.length });
     }
     for (let t = 0; t < k; t++) {
       if (batch.indices[t] !== pending.indices[batch.offset + t] || batch.labels[t]! > 9) {
         return this.reject("indices or labels differ from the epoch order", { epoch: state.epoch, slice, offset: batch.offset + t });
       }
     }
+    // Straight into the slice's buffer, over none of the examples already held.
+    const held = pending.have.subarray(batch.offset, batch.offset + k);
+    if (!unpackImages(batch.packedPixels, k, pending.pixels, batch.offset, held)) {
+      return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, packedBytes: batch.packedPixels.length });
+    }
     let added = 0;
     for (let t = 0; t < k; t++) {
-      const at = batch.offset + t;
-      if (pending.have[at]) continue;
-      pending.have[at] = 1;
-      pending.pixels.set(batch.pixels.subarray(t * IMAGE_PIXELS, (t + 1) * IMAGE_PIXELS), at * IMAGE_PIXELS);
-      pending.labels[at] = batch.labels[t]!;
+      if (held[t]) continue;
+      held[t] = 1;
+      pending.labels[batch.offset + t] = batch.labels[t]!;
       added++;
     }
     if (added < k) this.counters.duplicateParts++;

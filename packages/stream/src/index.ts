@@ -7,7 +7,6 @@ export {
   checkSliceRequest,
   encodeError,
   encodeParts,
-  examplesPerPart,
   MAX_REQUEST_BYTES,
   SLICE_SUBJECT,
   type CheckedSliceRequest,

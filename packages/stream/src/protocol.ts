@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { InvalidArgument } from "@mnist/errors";
-import { BYTES_PER_EXAMPLE, IMAGE_PIXELS, type EpochPlan, type SliceData } from "@mnist/augment";
+import { packImages, type EpochPlan, type SliceData } from "@mnist/augment";
 import { checkAugmentSettings, checkRunId, epochSize } from "@mnist/spec";
 
 /**
@@ -55,38 +55,42 @@ export function checkSliceRequest(request: SliceRequest, limits: SliceLimits): C
   };
 }
 
-/** Examples per part so that each part stays under maxPartBytes. */
-export function examplesPerPart(maxPartBytes: number): number {
-  return Math.max(1, Math.floor((maxPartBytes - PART_OVERHEAD_BYTES) / BYTES_PER_EXAMPLE));
-}
+/** What an example adds to a part besides its packed pixels: its label byte and its index as a varint. */
+const LABEL_AND_INDEX_BYTES = 1 + 5;
 
-/** The slice as SampleBatch parts, each under maxPartBytes. */
+/**
+ * The slice as SampleBatch parts, each under maxPartBytes: its images packed (see the proto's
+ * packed_pixels), as many whole examples to a part as fit. maxPartBytes must leave room for one
+ * example (PART_OVERHEAD_BYTES + MAX_PACKED_IMAGE_BYTES + 6; the service allows 8 KiB and up).
+ */
 export function encodeParts(request: Pick<CheckedSliceRequest, "runId" | "epoch" | "slice">, data: SliceData, maxPartBytes: number): Uint8Array[] {
   const count = data.indices.length;
-  const per = examplesPerPart(maxPartBytes);
-  const parts = Math.ceil(count / per);
-  const messages: Uint8Array[] = [];
-  for (let part = 0; part < parts; part++) {
-    const from = part * per;
-    const to = Math.min(count, from + per);
-    messages.push(
-      toBinary(
-        SampleBatchSchema,
-        create(SampleBatchSchema, {
-          runId: request.runId,
-          epoch: request.epoch,
-          slice: request.slice,
-          part,
-          parts,
-          offset: from,
-          pixels: data.pixels.subarray(from * IMAGE_PIXELS, to * IMAGE_PIXELS),
-          labels: data.labels.subarray(from, to),
-          indices: Array.from(data.indices.subarray(from, to)),
-        }),
-      ),
-    );
+  const packed = packImages(data.pixels);
+  const endOf = (example: number) => (example === 0 ? 0 : packed.ends[example - 1]!);
+  const room = maxPartBytes - PART_OVERHEAD_BYTES;
+  const bounds: [number, number][] = [];
+  for (let from = 0; from < count; ) {
+    let to = from + 1;
+    while (to < count && endOf(to + 1) - endOf(from) + (to + 1 - from) * LABEL_AND_INDEX_BYTES <= room) to++;
+    bounds.push([from, to]);
+    from = to;
   }
-  return messages;
+  return bounds.map(([from, to], part) =>
+    toBinary(
+      SampleBatchSchema,
+      create(SampleBatchSchema, {
+        runId: request.runId,
+        epoch: request.epoch,
+        slice: request.slice,
+        part,
+        parts: bounds.length,
+        offset: from,
+        packedPixels: packed.bytes.subarray(endOf(from), endOf(to)),
+        labels: data.labels.subarray(from, to),
+        indices: Array.from(data.indices.subarray(from, to)),
+      }),
+    ),
+  );
 }
 
 /** The one-message answer to a rejected request. */

@@ -1,7 +1,7 @@
 import { cloneNetwork, createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { LocalEpochSource } from "@mnist/stream";
 import { decideEpoch, initialNetwork, initialPolicyState, score, type DecisionName, type ResolvedRunSpec } from "@mnist/spec";
-import { sliceSizeFor, trainEpochFrom } from "./epochs.js";
+import { LOCAL_SLICE_EXAMPLES, sliceSizeFor, trainEpochFrom } from "./epochs.js";
 
 /** One epoch as `mnistctl train --json` prints it; accuracies are fractions in [0, 1]. */
 export interface EpochReport {
@@ -56,7 +56,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
   const source = new LocalEpochSource({
     training: { pixels: training.pixels, labels: training.labels, count: training.count },
     plan: { seed: spec.seed, trainLimit: spec.trainLimit, augment: spec.augment },
-    sliceSize: sliceSizeFor(spec.miniBatch),
+    sliceSize: sliceSizeFor(spec.miniBatch, LOCAL_SLICE_EXAMPLES),
   });
   const network = initialNetwork(spec);
   const state = createTrainingState(network);

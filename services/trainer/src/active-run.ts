@@ -118,7 +118,7 @@ export class ActiveRun {
           throw error;
         }
         if (!this.context.leaseValid()) return lapsed();
-        this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
+        this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, waitSeconds: timing.waitSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
         if (!(await this.awaitDecision(epoch))) return;
       }
     } catch (error) {

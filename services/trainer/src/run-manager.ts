@@ -6,7 +6,7 @@ import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, type RunSpec } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
 import { etaRange, initialNetwork, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
-import { sliceSizeFor } from "@mnist/training";
+import { NATS_SLICE_EXAMPLES, sliceSizeFor } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { ActiveRun, type RunStart } from "./active-run.js";
 
@@ -133,10 +133,14 @@ export class RunManager {
       nats: this.nats,
       runId,
       plan: { seed: spec.seed, trainLimit: spec.trainLimit, augment: spec.augment },
-      sliceSize: sliceSizeFor(spec.miniBatch),
+      sliceSize: sliceSizeFor(spec.miniBatch, NATS_SLICE_EXAMPLES),
       maxInFlight: this.options.maxSlicesInFlight,
       requestTimeoutMs: this.options.sliceRequestTimeoutMs,
       deliveryTimeoutMs: this.options.sliceDeliveryTimeoutMs,
+      // trainEpochFrom trains each slice before it asks for the next, and an epoch's data does
+      // not depend on the decision awaited between epochs.
+      recycleSlices: true,
+      prefetchNextEpoch: true,
       logger: this.logger,
       onRejected: (reason, fields) => this.rejections.reject("augment-replies", reason, fields),
     });
