@@ -193,7 +193,7 @@ async function parallelRuns(): Promise<void> {
 
 async function pipeline(): Promise<void> {
   if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
-  const rows = await runPipeline({ epochs: values.quick ? 2 : 4, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
+  const rows = await runPipeline({ epochs: values.quick ? 3 : 5, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
   const machine = machineInfo(argv);
   const header = [
     "# The pipeline against in-process training",

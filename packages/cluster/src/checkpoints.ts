@@ -61,8 +61,8 @@ export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunChe
     if (!holding()) throw new LeaseLostError(`lease on run ${checkpoint.runId} lapsed while storing epoch ${checkpoint.epoch}'s checkpoint`);
     await write();
   };
-  await step(() => store.putBlob({ name: objectName }, bytes));
-  await step(() => store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes));
+  // Both copies at once: each put is a chain of round trips to the server.
+  await Promise.all([step(() => store.putBlob({ name: objectName }, bytes)), step(() => store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes))]);
   // The copy before it is superseded (the epoch object, if the evaluator kept it, stays).
   if (checkpoint.epoch > 0) await step(() => deleteCheckpoint(nats, latestObjectName(checkpoint.runId, checkpoint.epoch - 1)));
   const announcement = announcementOf(checkpoint, trainerId);

@@ -108,6 +108,7 @@ export class ActiveRun {
           this.context.leaseLost();
         };
         if (!this.context.leaseValid()) return lapsed();
+        const storing = performance.now();
         try {
           // NATS restarting is no reason to fail the run: the checkpoint is stored once it is back.
           await retryWhileTransient(() => publishCheckpoint(this.context.nats, checkpoint, this.context.trainerId, () => this.context.leaseValid()), signal, (error, attempt) =>
@@ -118,8 +119,11 @@ export class ActiveRun {
           throw error;
         }
         if (!this.context.leaseValid()) return lapsed();
-        this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, waitSeconds: timing.waitSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
+        const checkpointSeconds = (performance.now() - storing) / 1000;
+        this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, waitSeconds: timing.waitSeconds, checkpointSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
+        const deciding = performance.now();
         if (!(await this.awaitDecision(epoch))) return;
+        this.log.debug({ run: this.runId, epoch, decisionSeconds: (performance.now() - deciding) / 1000 }, "decision applied");
       }
     } catch (error) {
       if (signal.aborted) return;
