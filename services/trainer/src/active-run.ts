@@ -95,7 +95,8 @@ export class ActiveRun {
           runId: this.runId,
           epoch,
           eta,
-          state: encodeCheckpoint(state.network, state.velocities),
+          // Without momentum the velocities stay zero (what a resumed run starts from): half the bytes.
+          state: encodeCheckpoint(state.network, this.spec.momentum > 0 ? state.velocities : undefined),
           examplesSeen: this.examplesSeen,
           blasThreads: getBlasThreads(),
           trainSeconds: timing.trainSeconds,
