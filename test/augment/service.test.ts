@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { epochOrder, loadTrainingSet, SliceMaker, type EpochPlan } from "@mnist/augment";
+import { epochOrder, loadTrainingSet, packSlice, SliceMaker, type EpochPlan } from "@mnist/augment";
 import { presets } from "@mnist/spec";
 import { AUGMENT_QUEUE, encodeParts, LocalEpochSource, NatsEpochSource, sliceBytes, type EpochSource, type NatsSourceOptions } from "@mnist/stream";
 import { SampleBatchSchema, SliceRequestSchema } from "@mnist/protocol";
@@ -192,7 +192,7 @@ describe("the augment service over NATS", () => {
       callback: (_, message) => {
         const request = fromBinary(SliceRequestSchema, message.data);
         const data = maker.makeSync({ seed: request.seed, trainLimit: request.trainLimit, augment: request.augment! }, request.epoch, request.start, request.count);
-        const parts = encodeParts(request, data, 200_000);
+        const parts = encodeParts(request, packSlice(data), 200_000);
         for (const part of [...parts, ...parts]) message.respond(part);
         message.respond(toBinary(SampleBatchSchema, { ...fromBinary(SampleBatchSchema, parts[0]!), runId: "someone-else" }));
         message.respond(randomBytes(300));

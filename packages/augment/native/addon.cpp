@@ -23,6 +23,9 @@
 //   packPixels(pixels: Uint8Array(count * 784)): [packed: Uint8Array, ends: Uint32Array(count)]
 //   unpackPixels(packed: Uint8Array, count, out: Uint8Array, at: number, skip: Uint8Array(count)|null): boolean
 //                (false, nothing written, when packed is not exactly count well-formed images)
+//   checkPacked(packed: Uint8Array, count): boolean   (exactly count well-formed packed images)
+//   unpackPixelsAsync(same arguments): Promise<void>   (on the libuv thread pool; checked first, a
+//                malformed packing throws a RangeError before anything is queued)
 #include <napi.h>
 
 #include <cmath>
@@ -288,8 +291,15 @@ Napi::Value PackPixels(const Napi::CallbackInfo& info) {
     return result;
 }
 
-Napi::Value UnpackPixels(const Napi::CallbackInfo& info) {
-    const Args a{info, "unpackPixels"};
+struct UnpackArgs {
+    const uint8_t* packed;
+    size_t bytes;
+    size_t count;
+    uint8_t* out;  // the first image written
+    std::vector<uint8_t> skip;  // a private copy: the caller may change its own meanwhile
+};
+
+UnpackArgs unpack_args(const Args& a) {
     need_args(a, 5, "packed, count, out, at, skip");
     const View packed = array_arg(a, 0, "packed", napi_uint8_array);
     need_unshared(a, "packed", packed);  // checked, then read again: nobody may change it between
@@ -301,16 +311,62 @@ Napi::Value UnpackPixels(const Napi::CallbackInfo& info) {
         reject(a, false, "at", format("%llu", (unsigned long long)at),
                format("at most out's %zu images - count %llu", out.length / aug::PIXELS, (unsigned long long)count));
     }
-    const uint8_t* skip = nullptr;
+    UnpackArgs args{(const uint8_t*)packed.data, packed.length, (size_t)count, (uint8_t*)out.data + at * aug::PIXELS, {}};
     if (!a[4].IsNull()) {
         const View s = array_arg(a, 4, "skip", napi_uint8_array);
         need_length(a, "skip", s, count, "count");
-        skip = (const uint8_t*)s.data;
+        args.skip.assign((const uint8_t*)s.data, (const uint8_t*)s.data + count);
     }
-    const uint8_t* bytes = (const uint8_t*)packed.data;
-    if (!pack::packed_valid(bytes, packed.length, count)) return Napi::Boolean::New(info.Env(), false);
-    pack::unpack_pixels(bytes, count, skip, (uint8_t*)out.data + at * aug::PIXELS);
+    return args;
+}
+
+class UnpackWorker : public Napi::AsyncWorker {
+ public:
+  // packed: the checked private copy (the caller may change its bytes once this returns).
+  UnpackWorker(const Napi::CallbackInfo& info, UnpackArgs&& args, std::vector<uint8_t>&& packed)
+      : Napi::AsyncWorker(info.Env(), "mnist-unpack"), args_(std::move(args)), packed_(std::move(packed)), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    // Keep the output alive while the thread pool writes it.
+    out_ = Napi::Persistent(info[2].As<Napi::Object>());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { pack::unpack_pixels(packed_.data(), args_.count, args_.skip.empty() ? nullptr : args_.skip.data(), args_.out); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  UnpackArgs args_;
+  std::vector<uint8_t> packed_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference out_;
+};
+
+Napi::Value UnpackPixelsAsync(const Napi::CallbackInfo& info) {
+    const Args a{info, "unpackPixelsAsync"};
+    UnpackArgs args = unpack_args(a);
+    std::vector<uint8_t> packed(args.packed, args.packed + args.bytes);
+    if (!pack::packed_valid(packed.data(), packed.size(), args.count)) {
+        reject(a, false, "packed", format("%zu bytes", args.bytes), format("exactly %zu packed images", args.count));
+    }
+    auto* worker = new UnpackWorker(info, std::move(args), std::move(packed));
+    auto promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Value UnpackPixels(const Napi::CallbackInfo& info) {
+    const Args a{info, "unpackPixels"};
+    const UnpackArgs args = unpack_args(a);
+    if (!pack::packed_valid(args.packed, args.bytes, args.count)) return Napi::Boolean::New(info.Env(), false);
+    pack::unpack_pixels(args.packed, args.count, args.skip.empty() ? nullptr : args.skip.data(), args.out);
     return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value CheckPacked(const Napi::CallbackInfo& info) {
+    const Args a{info, "checkPacked"};
+    need_args(a, 2, "packed, count");
+    const View packed = array_arg(a, 0, "packed", napi_uint8_array);
+    const uint64_t count = integer_arg(a, 1, "count", 0, MAX_U32);
+    return Napi::Boolean::New(info.Env(), pack::packed_valid((const uint8_t*)packed.data, packed.length, (size_t)count));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -321,6 +377,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("elasticField", Napi::Function::New(env, entry<ElasticField>, "elasticField"));
   exports.Set("packPixels", Napi::Function::New(env, entry<PackPixels>, "packPixels"));
   exports.Set("unpackPixels", Napi::Function::New(env, entry<UnpackPixels>, "unpackPixels"));
+  exports.Set("unpackPixelsAsync", Napi::Function::New(env, entry<UnpackPixelsAsync>, "unpackPixelsAsync"));
+  exports.Set("checkPacked", Napi::Function::New(env, entry<CheckPacked>, "checkPacked"));
   exports.Set("paramCount", Napi::Number::New(env, aug::PARAM_COUNT));
   return exports;
 }

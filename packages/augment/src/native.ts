@@ -13,6 +13,8 @@ export interface NativeAugment {
   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array;
   packPixels(pixels: Uint8Array): [Uint8Array, Uint32Array];
   unpackPixels(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): boolean;
+  unpackPixelsAsync(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): Promise<void>;
+  checkPacked(packed: Uint8Array, count: number): boolean;
   paramCount: number;
 }
 

@@ -28,11 +28,54 @@ export function packImages(pixels: Uint8Array): PackedImages {
  * well-formed images (a reply from anyone may be garbage: that is the caller's to count).
  */
 export function unpackImages(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip?: Uint8Array): boolean {
+  checkUnpack(packed, count, out, at, skip);
+  return native.unpackPixels(packed, count, out, at, skip ?? null);
+}
+
+/** Whether `packed` is exactly `count` well-formed packed images. */
+export function packedWellFormed(packed: Uint8Array, count: number): boolean {
+  if (!(packed instanceof Uint8Array)) throw new InvalidArgument("packed", packed, "a Uint8Array");
+  if (!Number.isInteger(count) || count < 0) throw new InvalidArgument("count", count, "a non-negative integer");
+  return native.checkPacked(packed, count);
+}
+
+/**
+ * unpackImages on the libuv thread pool, for images checked with packedWellFormed (it throws an
+ * InvalidArgument otherwise, before anything is queued). `packed` may change once it returns (the
+ * pool works on a copy); `out` must be left alone until the promise settles.
+ */
+export function unpackImagesAsync(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip?: Uint8Array): Promise<void> {
+  checkUnpack(packed, count, out, at, skip);
+  if (!native.checkPacked(packed, count)) throw new InvalidArgument("packed", `${packed.length} bytes`, `exactly ${count} packed images`);
+  return native.unpackPixelsAsync(packed, count, out, at, skip ?? null);
+}
+
+function checkUnpack(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | undefined): void {
   if (!(packed instanceof Uint8Array)) throw new InvalidArgument("packed", packed, "a Uint8Array");
   if (!(out instanceof Uint8Array) || out.length % IMAGE_PIXELS !== 0) throw new InvalidArgument("out", out, "a Uint8Array of whole 28×28 images");
   const room = out.length / IMAGE_PIXELS;
   if (!Number.isInteger(count) || count < 0 || count > room) throw new InvalidArgument("count", count, `an integer from 0 to ${room} (out's images)`);
   if (!Number.isInteger(at) || at < 0 || at + count > room) throw new InvalidArgument("at", at, `an integer from 0 to ${room - count} (out's images - count)`);
   if (skip !== undefined && (!(skip instanceof Uint8Array) || skip.length !== count)) throw new InvalidArgument("skip", skip, `a Uint8Array of ${count} flags`);
-  return native.unpackPixels(packed, count, out, at, skip ?? null);
+}
+
+/** Images `indices` of a packed set, packed, in that order: their bytes copied, nothing repacked. */
+export function selectPacked(set: PackedImages, indices: Uint32Array): PackedImages {
+  const startOf = (i: number) => (i === 0 ? 0 : set.ends[i - 1]!);
+  let total = 0;
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    if (i >= set.ends.length) throw new InvalidArgument(`indices[${k}]`, i, `below ${set.ends.length}, the packed set's size`);
+    total += set.ends[i]! - startOf(i);
+  }
+  const bytes = new Uint8Array(total);
+  const ends = new Uint32Array(indices.length);
+  let at = 0;
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    bytes.set(set.bytes.subarray(startOf(i), set.ends[i]), at);
+    at += set.ends[i]! - startOf(i);
+    ends[k] = at;
+  }
+  return { bytes, ends };
 }

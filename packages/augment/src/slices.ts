@@ -1,8 +1,9 @@
 import { InvalidArgument } from "@mnist/errors";
 import { augmentBatch, augmentBatchAsync, IMAGE_PIXELS } from "./kernels.js";
 import { checkTrainingSet, limitTrainingSet, type TrainingSet } from "./dataset.js";
+import { packImages, selectPacked, type PackedImages } from "./packing.js";
 import { epochOrder as defaultOrder, type EpochOrder } from "./order.js";
-import { checkAugmentSettings, epochSize, type AugmentSettings } from "@mnist/spec";
+import { checkAugmentSettings, epochSize, noAugmentation, type AugmentSettings } from "@mnist/spec";
 
 /** Everything a run's epochs depend on: with the epoch number, all a slice's bytes depend on. */
 export interface EpochPlan {
@@ -22,6 +23,22 @@ export interface SliceData {
   indices: Uint32Array;
 }
 
+/** A slice as it goes on the wire: its images packed (see packImages). */
+export interface PackedSliceData {
+  packed: PackedImages;
+  labels: Uint8Array;
+  indices: Uint32Array;
+}
+
+export function packSlice(data: SliceData): PackedSliceData {
+  return { packed: packImages(data.pixels), labels: data.labels, indices: data.indices };
+}
+
+/** No transform and no expansion: every example is a training image as it is. */
+function isPlain(settings: AugmentSettings): boolean {
+  return (Object.keys(noAugmentation) as (keyof AugmentSettings)[]).every((field) => settings[field] === noAugmentation[field]);
+}
+
 /** The bytes one example of a slice takes held in memory (pixels, label byte, 4-byte index): what a source counts as held. */
 export const BYTES_PER_EXAMPLE = IMAGE_PIXELS + 1 + 4;
 
@@ -34,6 +51,8 @@ export class SliceMaker {
   private readonly order: EpochOrder;
   private readonly orders = new Map<string, Uint32Array>();
   private readonly cachedOrders: number;
+  /** The training set packed once, for plain slices (makePacked). */
+  private packedTraining?: PackedImages;
 
   constructor(training: TrainingSet, options: { order?: EpochOrder; cachedOrders?: number } = {}) {
     this.training = checkTrainingSet(training);
@@ -67,6 +86,12 @@ export class SliceMaker {
   }
 
   private prepare(plan: EpochPlan, epoch: number, start: number, count: number) {
+    const { augment, images, labels, indices } = this.examples(plan, epoch, start, count);
+    return { request: { images: images.pixels, indices, spec: augment, seed: plan.seed, epoch, out: new Uint8Array(count * IMAGE_PIXELS) }, labels, indices };
+  }
+
+  /** Which examples a slice holds, and their labels. */
+  private examples(plan: EpochPlan, epoch: number, start: number, count: number) {
     const augment = checkAugmentSettings(plan.augment);
     const images = this.imagesFor(plan);
     const n = epochSize(images.count, augment);
@@ -76,7 +101,7 @@ export class SliceMaker {
     const labels = new Uint8Array(count);
     const shift = augment.expandShifts;
     for (let k = 0; k < count; k++) labels[k] = images.labels[shift ? Math.floor(indices[k]! / 5) : indices[k]!]!;
-    return { request: { images: images.pixels, indices, spec: augment, seed: plan.seed, epoch, out: new Uint8Array(count * IMAGE_PIXELS) }, labels, indices };
+    return { augment, images, labels, indices };
   }
 
   /** On the calling thread. */
@@ -89,5 +114,17 @@ export class SliceMaker {
   async make(plan: EpochPlan, epoch: number, start: number, count: number): Promise<SliceData> {
     const { request, labels, indices } = this.prepare(plan, epoch, start, count);
     return { pixels: await augmentBatchAsync(request), labels, indices };
+  }
+
+  /**
+   * The slice packed for the wire, the same bytes as packSlice(make(...)): a plain slice (no
+   * transform, no expansion) copies its images' bytes from the training set packed once, the
+   * others are made and packed.
+   */
+  async makePacked(plan: EpochPlan, epoch: number, start: number, count: number): Promise<PackedSliceData> {
+    const { augment, labels, indices } = this.examples(plan, epoch, start, count);
+    if (!isPlain(augment)) return packSlice(await this.make(plan, epoch, start, count));
+    this.packedTraining ??= packImages(this.training.pixels);
+    return { packed: selectPacked(this.packedTraining, indices), labels, indices };
   }
 }

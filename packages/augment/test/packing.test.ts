@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "@mnist/errors";
-import { augmentBatch, IMAGE_PIXELS, loadTrainingSet, MAX_PACKED_IMAGE_BYTES, packImages, unpackImages } from "../src/index.js";
+import { augmentBatch, IMAGE_PIXELS, loadTrainingSet, MAX_PACKED_IMAGE_BYTES, packedWellFormed, packImages, packSlice, selectPacked, SliceMaker, unpackImages, unpackImagesAsync } from "../src/index.js";
 import { presets } from "@mnist/spec";
 
 const training = loadTrainingSet();
@@ -46,6 +46,24 @@ describe("pixel packing for the slice protocol", () => {
     expect(image(4).equals(plain.subarray(2 * IMAGE_PIXELS, 3 * IMAGE_PIXELS))).toBe(true);
   });
 
+  it("unpacks on the thread pool the same bytes, from its own copy of the packed bytes", async () => {
+    const packed = packImages(plain.subarray(0, 50 * IMAGE_PIXELS));
+    const bytes = packed.bytes.slice();
+    const out = new Uint8Array(60 * IMAGE_PIXELS).fill(9);
+    const skip = new Uint8Array(50);
+    skip[7] = 1;
+    const done = unpackImagesAsync(bytes, 50, out, 10, skip);
+    bytes.fill(255); // the caller's bytes change at once: the pool works on what was checked
+    skip[8] = 1;
+    await done;
+    const expected = new Uint8Array(60 * IMAGE_PIXELS).fill(9);
+    expect(unpackImages(packed.bytes, 50, expected, 10, Uint8Array.from({ length: 50 }, (_, k) => (k === 7 ? 1 : 0)))).toBe(true);
+    expect(Buffer.from(out).equals(expected)).toBe(true);
+    expect(packedWellFormed(packed.bytes, 50)).toBe(true);
+    expect(packedWellFormed(packed.bytes, 49)).toBe(false);
+    expect(() => unpackImagesAsync(packed.bytes.subarray(1), 50, out, 0)).toThrow(/packed is "\d+ bytes"; allowed: exactly 50 packed images/);
+  });
+
   it("refuses malformed packing and writes nothing", () => {
     const good = packImages(plain.subarray(0, 2 * IMAGE_PIXELS)).bytes;
     const cases: [string, Uint8Array, number][] = [
@@ -63,6 +81,25 @@ describe("pixel packing for the slice protocol", () => {
       expect(unpackImages(bytes, count, out, 0), what).toBe(false);
       expect(out.every((b) => b === 9), what).toBe(true);
     }
+  });
+
+  it("makes packed slices with the same bytes as packing made ones: plain from the packed training set, the others packed as made", async () => {
+    const maker = new SliceMaker(training);
+    const plans = [
+      { seed: 3n, trainLimit: 0, augment: presets.none },
+      { seed: 3n, trainLimit: 700, augment: presets.none },
+      { seed: 3n, trainLimit: 700, augment: { ...presets.none, expandShifts: true } },
+      { seed: 3n, trainLimit: 700, augment: presets.elastic },
+    ];
+    for (const plan of plans) {
+      const packed = await maker.makePacked(plan, 2, 100, 300);
+      const made = packSlice(await maker.make(plan, 2, 100, 300));
+      expect(Buffer.from(packed.packed.bytes).equals(made.packed.bytes), JSON.stringify(plan.augment)).toBe(true);
+      expect(packed.packed.ends).toEqual(made.packed.ends);
+      expect(packed.labels).toEqual(made.labels);
+      expect(packed.indices).toEqual(made.indices);
+    }
+    expect(() => selectPacked(packImages(plain.subarray(0, 2 * IMAGE_PIXELS)), Uint32Array.of(0, 2))).toThrow(/indices\[1\] is 2/);
   });
 
   it("names the bad argument", () => {

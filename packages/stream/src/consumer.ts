@@ -3,7 +3,7 @@ import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
-import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, unpackImages, type EpochOrder, type EpochPlan } from "@mnist/augment";
+import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, packedWellFormed, unpackImagesAsync, type EpochOrder, type EpochPlan } from "@mnist/augment";
 import { checkRunId, epochSize } from "@mnist/spec";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
 import { SLICE_SUBJECT } from "./protocol.js";
@@ -57,9 +57,12 @@ interface PendingSlice {
   pixels: Uint8Array;
   labels: Uint8Array;
   indices: Uint32Array;
-  /** 1 where the example has arrived. */
+  /** 1 where the example has arrived (its pixels written, or being written). */
   have: Uint8Array;
+  /** Examples not yet written. */
   missing: number;
+  /** Parts being unpacked into the buffers on the thread pool. */
+  writing: number;
   attempts: number;
   firstRequestAt: number;
   timer?: NodeJS.Timeout;
@@ -213,7 +216,7 @@ export class NatsEpochSource implements EpochSource {
 
   /** A slice's buffers, once neither the reader nor a reply writes them, for a slice to come. */
   private recycle(slice: PendingSlice): void {
-    if (this.recycleSlices && slice.count === this.sliceSize) this.free.push({ pixels: slice.pixels, labels: slice.labels, have: slice.have });
+    if (this.recycleSlices && slice.count === this.sliceSize && slice.writing === 0) this.free.push({ pixels: slice.pixels, labels: slice.labels, have: slice.have });
   }
 
   /** Allocates a slice's buffers and asks for it. */
@@ -231,6 +234,7 @@ export class NatsEpochSource implements EpochSource {
       indices: state.order.slice(start, start + count),
       have: reused?.have ?? new Uint8Array(count),
       missing: count,
+      writing: 0,
       attempts: 0,
       firstRequestAt: Date.now(),
     };
@@ -363,11 +367,13 @@ export class NatsEpochSource implements EpochSource {
         return this.reject("indices or labels differ from the epoch order", { epoch: state.epoch, slice, offset: batch.offset + t });
       }
     }
-    // Straight into the slice's buffer, over none of the examples already held.
-    const held = pending.have.subarray(batch.offset, batch.offset + k);
-    if (!unpackImages(batch.packedPixels, k, pending.pixels, batch.offset, held)) {
+    if (!packedWellFormed(batch.packedPixels, k)) {
       return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, packedBytes: batch.packedPixels.length });
     }
+    // The examples not held yet are this part's from now on; their pixels are unpacked straight
+    // into the slice's buffer on the thread pool, off the event loop the trainer also answers on.
+    const held = pending.have.subarray(batch.offset, batch.offset + k);
+    const skip = held.slice();
     let added = 0;
     for (let t = 0; t < k; t++) {
       if (held[t]) continue;
@@ -376,11 +382,22 @@ export class NatsEpochSource implements EpochSource {
       added++;
     }
     if (added < k) this.counters.duplicateParts++;
-    pending.missing -= added;
-    if (pending.missing === 0) {
-      clearTimeout(pending.timer);
-      state.wake?.();
-    }
+    if (added === 0) return;
+    pending.writing++;
+    unpackImagesAsync(batch.packedPixels, k, pending.pixels, batch.offset, skip).then(
+      () => {
+        pending.writing--;
+        pending.missing -= added;
+        if (pending.missing === 0 && state.pending.get(slice) === pending) {
+          clearTimeout(pending.timer);
+          state.wake?.();
+        }
+      },
+      (error: unknown) => {
+        pending.writing--;
+        this.fail(state, error instanceof Error ? error : new Error(String(error)));
+      },
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SampleBatchSchema, type SliceRequest } from "@mnist/protocol";
 import { InvalidArgument } from "@mnist/errors";
-import { packImages, type EpochPlan, type SliceData } from "@mnist/augment";
+import type { EpochPlan, PackedSliceData } from "@mnist/augment";
 import { checkAugmentSettings, checkRunId, epochSize } from "@mnist/spec";
 
 /**
@@ -59,13 +59,13 @@ export function checkSliceRequest(request: SliceRequest, limits: SliceLimits): C
 const LABEL_AND_INDEX_BYTES = 1 + 5;
 
 /**
- * The slice as SampleBatch parts, each under maxPartBytes: its images packed (see the proto's
- * packed_pixels), as many whole examples to a part as fit. maxPartBytes must leave room for one
+ * The slice as SampleBatch parts, each under maxPartBytes (its images packed: the proto's
+ * packed_pixels, packSlice / SliceMaker.makePacked), as many whole examples to a part as fit. maxPartBytes must leave room for one
  * example (PART_OVERHEAD_BYTES + MAX_PACKED_IMAGE_BYTES + 6; the service allows 8 KiB and up).
  */
-export function encodeParts(request: Pick<CheckedSliceRequest, "runId" | "epoch" | "slice">, data: SliceData, maxPartBytes: number): Uint8Array[] {
+export function encodeParts(request: Pick<CheckedSliceRequest, "runId" | "epoch" | "slice">, data: PackedSliceData, maxPartBytes: number): Uint8Array[] {
   const count = data.indices.length;
-  const packed = packImages(data.pixels);
+  const { packed } = data;
   const endOf = (example: number) => (example === 0 ? 0 : packed.ends[example - 1]!);
   const room = maxPartBytes - PART_OVERHEAD_BYTES;
   const bounds: [number, number][] = [];

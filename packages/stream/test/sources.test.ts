@@ -3,7 +3,7 @@ import { SampleBatchSchema, SliceRequestSchema } from "@mnist/protocol";
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "@mnist/errors";
 import { checkSliceRequest, encodeParts, LocalEpochSource, type EpochSlice } from "../src/index.js";
-import { epochOrder, IMAGE_PIXELS, loadTrainingSet, SliceMaker, unpackImages } from "@mnist/augment";
+import { epochOrder, IMAGE_PIXELS, loadTrainingSet, packSlice, SliceMaker, unpackImages } from "@mnist/augment";
 import { presets } from "@mnist/spec";
 
 const training = loadTrainingSet();
@@ -85,7 +85,7 @@ describe("the slice protocol", () => {
 
   it("splits a slice into parts each under the part size, placed by offset, its images packed", () => {
     const data = maker.makeSync({ seed: 1n, trainLimit: 0, augment: presets.affine }, 0, 0, 1000);
-    const parts = encodeParts({ runId: "run-1", epoch: 0, slice: 3 }, data, 60_000);
+    const parts = encodeParts({ runId: "run-1", epoch: 0, slice: 3 }, packSlice(data), 60_000);
     const decoded = parts.map((part) => fromBinary(SampleBatchSchema, part));
     expect(parts.length).toBeGreaterThan(3);
     parts.forEach((part) => expect(part.length).toBeLessThan(60_000));

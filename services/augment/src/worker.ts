@@ -149,7 +149,7 @@ export class AugmentWorker {
 
   private async serve({ message, request }: Job): Promise<void> {
     try {
-      const data = await this.maker.make(request.plan, request.epoch, request.start, request.count);
+      const data = await this.maker.makePacked(request.plan, request.epoch, request.start, request.count);
       for (const part of encodeParts(request, data, this.maxPartBytes)) message.respond(part);
       this.counters.served++;
       this.counters.images += request.count;
