@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { CheckpointAnnouncementSchema, RUN_ID_PATTERN, RunCheckpointSchema, type CheckpointAnnouncement, type RunCheckpoint } from "@mnist/protocol";
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type NatsConnection, type ObjectStore } from "nats";
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg, type NatsConnection, type ObjectStore } from "nats";
 import { perConnection } from "./per-connection.js";
 
 export const checkpointsBucket = "checkpoints";
@@ -165,13 +165,17 @@ export interface ConsumeOptions {
   onError?: (error: unknown) => void;
   /** An announcement no trainer could have sent (undecodable, inconsistent): dropped for good. */
   onRejected?: (reason: "undecodable" | "invalid", detail: string, bytes: number) => void;
+  /** Announcements handled at once, each run's one after another in stream order. Default 8. */
+  concurrency?: number;
 }
 
 /**
  * Consumes announcements with a durable consumer: a restarted evaluator continues with the
  * first announcement it had not acknowledged. `handle` returning normally acknowledges; a
  * throw leaves the message to be redelivered after `redeliverMs`. Messages that are not valid
- * announcements are terminated (never redelivered) and reported to `onRejected`.
+ * announcements are terminated (never redelivered) and reported to `onRejected`. Different
+ * runs' announcements are handled at once (up to `concurrency`): one run's epoch boundary (a
+ * checkpoint read, a score, a record written, a trainer told) never waits for another's.
  */
 export async function consumeCheckpoints(
   nats: NatsConnection,
@@ -187,7 +191,28 @@ export async function consumeCheckpoints(
   if (existing) await manager.consumers.update(checkpointStream, durable, { ack_wait: ackWaitNs });
   else await manager.consumers.add(checkpointStream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ackWaitNs });
   const consumer = await nats.jetstream().consumers.get(checkpointStream, durable);
-  const messages = await consumer.consume({ max_messages: 1 });
+  const concurrency = options.concurrency ?? 8;
+  const messages = await consumer.consume({ max_messages: concurrency });
+  // Each run's announcements in order: a chain per run; at most `concurrency` handled at once.
+  const chains = new Map<string, Promise<void>>();
+  const running = new Set<Promise<void>>();
+  const handleInTurn = (announcement: CheckpointAnnouncement, message: JsMsg) => {
+    const done = (chains.get(announcement.runId) ?? Promise.resolve()).then(async () => {
+      try {
+        await handle(announcement);
+        message.ack();
+      } catch (error) {
+        options.onError?.(error);
+        message.nak(redeliverMs);
+      }
+    });
+    chains.set(announcement.runId, done);
+    running.add(done);
+    void done.then(() => {
+      running.delete(done);
+      if (chains.get(announcement.runId) === done) chains.delete(announcement.runId);
+    });
+  };
   const close = () => void messages.close();
   if (options.signal.aborted) close();
   options.signal.addEventListener("abort", close, { once: true });
@@ -206,12 +231,8 @@ export async function consumeCheckpoints(
       options.onRejected?.("invalid", fault, message.data.length);
       continue;
     }
-    try {
-      await handle(announcement);
-      message.ack();
-    } catch (error) {
-      options.onError?.(error);
-      message.nak(redeliverMs);
-    }
+    handleInTurn(announcement, message);
+    while (running.size >= concurrency) await Promise.race(running);
   }
+  await Promise.all(running);
 }
