@@ -9,8 +9,8 @@ import { defaultDataDir, loadMnist } from "@mnist/core";
 import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from "./core-bench.js";
 import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
 import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
-import { renderPipelineReport, runPipeline } from "./pipeline.js";
-import { goalOf, renderCoreReport, type CoreReport } from "./core-report.js";
+import { limitsParagraph, renderPipelineReport, runPipeline } from "./pipeline.js";
+import { goalsOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
 import { busyLoad, machineInfo, startLoadAverage } from "./machine.js";
 import { torchAvailable, torchInstallHint } from "./peers.js";
@@ -99,12 +99,19 @@ function positiveIntegers(field: string, text: string): number[] {
   return list;
 }
 
-function emit(markdown: string, json: unknown): void {
+/** The report on stdout (Markdown, or JSON with --json) and in outFile; with `jsonBeside`, its JSON also in outFile's .json twin. */
+function emit(markdown: string, json: unknown, { jsonBeside = false } = {}): void {
   // bigint seeds print as numbers
-  process.stdout.write(values.json ? `${JSON.stringify(json, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2)}\n` : `${markdown}\n`);
+  const jsonText = `${JSON.stringify(json, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2)}\n`;
+  process.stdout.write(values.json ? jsonText : `${markdown}\n`);
   if (outFile) {
     writeReport(outFile, markdown);
     log(`wrote ${outFile}`);
+    if (jsonBeside) {
+      const twin = outFile.replace(/\.md$/, "") + ".json";
+      writeReport(twin, jsonText);
+      log(`wrote ${twin}`);
+    }
   }
 }
 
@@ -134,7 +141,7 @@ async function core(): Promise<void> {
     torch: rows.find((r) => r.bestPeer)?.bestPeer?.torch ?? null,
     peaks,
     rows,
-    goal: goalOf(rows),
+    goals: goalsOf(rows, peaks, mnist.training.count),
   };
   let markdown = renderCoreReport(report);
   if (!torch) markdown += `\n${torchInstallHint}\n`;
@@ -193,7 +200,8 @@ async function parallelRuns(): Promise<void> {
 
 async function pipeline(): Promise<void> {
   if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
-  const rows = await runPipeline({ epochs: values.quick ? 3 : 5, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
+  const epochs = values.quick ? 3 : 5;
+  const rows = await runPipeline({ epochs, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
   const machine = machineInfo(argv);
   const header = [
     "# The pipeline against in-process training",
@@ -201,9 +209,12 @@ async function pipeline(): Promise<void> {
     `- command: \`${machine.command}\``,
     `- date: ${machine.date}`,
     `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}, OPENBLAS_L2_SIZE=${process.env.OPENBLAS_L2_SIZE ?? "(unset)"}`,
-    `- [784,100,10], m=10, η=0.5, ${values.quick ? 2 : 4} epochs of 50,000 images, seed 1; a local cluster as \`mnistctl up\` starts it, all on these cores, TRAINER_BLAS_THREADS=1; in-process: \`mnistctl train\`'s path (trainLocally) in this process`,
+    `- [784,100,10], m=10, η=0.5, ${epochs} epochs of 50,000 images, seed 1; a local cluster as \`mnistctl up\` starts it, all on these cores, TRAINER_BLAS_THREADS=1; in-process: \`mnistctl train\`'s path (trainLocally) in this process`,
   ].join("\n");
-  emit(renderPipelineReport(rows, header), rows);
+  log("the parallel-runs sweep");
+  const parallel = await runParallelRuns({ runs: 4, epochs: values.quick ? 2 : 5, hidden: 30, augmentReplicas: 2, log });
+  const parallelSection = renderParallelReport(parallel, "## A trainer that uses its cores (`npm run bench -- parallel-runs`)");
+  emit([renderPipelineReport(rows, header), "", parallelSection, "", limitsParagraph(rows, parallel)].join("\n"), { rows, parallel }, { jsonBeside: true });
 }
 
 const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline } as const;

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "mnist_core",
-      "sources": ["native/network.cpp", "native/addon.cpp"],
+      "sources": ["native/network.cpp", "native/gemm.cpp", "native/addon.cpp"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "/usr/include/x86_64-linux-gnu/openblas-pthread"],
       "libraries": ["-lopenblas"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -278,13 +278,21 @@ Napi::Value PackPixels(const Napi::CallbackInfo& info) {
     if (count > MAX_U32 / pack::MAX_PACKED_PER_IMAGE) {
         reject(a, false, "pixels.length", format("%llu images", (unsigned long long)count), "at most 1826091 images");
     }
-    // Worst-case room once per thread; the reply gets a copy of exactly the bytes written.
-    thread_local std::vector<uint8_t> room;
-    if (room.size() < count * pack::MAX_PACKED_PER_IMAGE) room.resize(count * pack::MAX_PACKED_PER_IMAGE);
+    // Packed a chunk at a time into worst-case room for one chunk (kept per thread, ~10 MB: a whole
+    // training set's worst case would be 118 MB), collected, then copied once at its exact size.
+    constexpr size_t CHUNK = 4096;
+    thread_local std::vector<uint8_t> room(CHUNK * pack::MAX_PACKED_PER_IMAGE);
+    std::vector<uint8_t> collected;
     auto ends = made(env, Napi::Uint32Array::New(env, count));
-    const size_t bytes = pack::pack_pixels((const uint8_t*)view_of(a[0]).data, count, room.data(), ends.Data());
-    auto packed = made(env, Napi::Uint8Array::New(env, bytes));
-    if (bytes > 0) memcpy(packed.Data(), room.data(), bytes);
+    const uint8_t* pixels = (const uint8_t*)view_of(a[0]).data;
+    for (size_t from = 0; from < count; from += CHUNK) {
+        const size_t n = count - from < CHUNK ? count - from : CHUNK;
+        const size_t bytes = pack::pack_pixels(pixels + from * aug::PIXELS, n, room.data(), ends.Data() + from);
+        for (size_t i = from; i < from + n; i++) ends[i] += (uint32_t)collected.size();
+        collected.insert(collected.end(), room.data(), room.data() + bytes);
+    }
+    auto packed = made(env, Napi::Uint8Array::New(env, collected.size()));
+    if (!collected.empty()) memcpy(packed.Data(), collected.data(), collected.size());
     auto result = Napi::Array::New(env, 2);
     result.Set(0u, packed);
     result.Set(1u, ends);

@@ -31,7 +31,12 @@
 //   epochOrder(seed: bigint, epoch, n): Uint32Array
 //   dropoutMask(layout, rate, seed: bigint, epoch, batchIndex, B): Float32Array (hidden masks)
 //   gather(src: Uint8Array, rowBytes, indices: Uint32Array, start, count, out: Uint8Array): void
-//   setBlasThreads(n): void, getBlasThreads(): number, blasConfig(): string
+//   setBlasThreads(n): void, getBlasThreads(): number
+//   blasConfig(): string (OpenBLAS's build description, then "; kernels: " and the family of
+//                gemm.h's kernels in use: avx512, avx2 or blas)
+//   gemmKernels(family?: string): string — not in the TypeScript API (tests, benchmarks): the
+//                kernel family in use; given "avx512", "avx2", "blas" or "auto", first switches to
+//                it (never above what the CPU supports; "auto" = the CPU's best). Process-wide.
 //   measureSgemmGflops(m, n, k, repeats, threads): number (GFLOP/s of C = A.B, row-major)
 #include <napi.h>
 
@@ -47,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm.h"
 #include "napi_checks.h"
 #include "network.h"
 #include "rng.h"
@@ -504,7 +510,17 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
     if (row == 1) {
         for (size_t i = 0; i < count; i++) out[i] = s[indices[i]];
     } else {
-        for (size_t i = 0; i < count; i++) memcpy(out + i * row, s + (size_t)indices[i] * row, row);
+        // Rows come from random places in a dataset larger than the caches: ask for the row 4
+        // ahead while this one is copied (an MNIST epoch's 50,000 rows: 5.4 -> 4.2 ms; 2 to 16
+        // ahead measured alike).
+        const size_t ahead = 4;
+        for (size_t i = 0; i < count; i++) {
+            if (i + ahead < count) {
+                const uint8_t* next = s + (size_t)indices[i + ahead] * row;
+                for (size_t b = 0; b < row; b += 64) __builtin_prefetch(next + b);
+            }
+            memcpy(out + i * row, s + (size_t)indices[i] * row, row);
+        }
     }
     return info.Env().Undefined();
 }
@@ -521,7 +537,28 @@ Napi::Value GetBlasThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BlasConfig(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), openblas_get_config());
+    std::string config = openblas_get_config();
+    while (!config.empty() && config.back() == ' ') config.pop_back();
+    config += "; kernels: ";
+    config += gemm_family_name(gemm_family());
+    return Napi::String::New(info.Env(), config);
+}
+
+Napi::Value GemmKernels(const Napi::CallbackInfo& info) {
+    const Args a{info, "gemmKernels"};
+    if (info.Length() > 1) reject(a, false, "arguments", format("%zu", info.Length()), "0 or 1: [family]");
+    if (info.Length() == 1 && !info[0].IsUndefined()) {
+        if (!info[0].IsString()) reject(a, true, "family", show(info[0]), "\"avx512\", \"avx2\", \"blas\" or \"auto\"");
+        const std::string name = info[0].As<Napi::String>().Utf8Value();
+        int family;
+        if (name == "avx512") family = GEMM_AVX512;
+        else if (name == "avx2") family = GEMM_AVX2;
+        else if (name == "blas") family = GEMM_BLAS;
+        else if (name == "auto") family = -1;
+        else reject(a, false, "family", show(info[0]), "\"avx512\", \"avx2\", \"blas\" or \"auto\"");
+        gemm_force_family(family);
+    }
+    return Napi::String::New(info.Env(), gemm_family_name(gemm_family()));
 }
 
 // The machine's cblas_sgemm rate at one shape and thread count: the ceiling `npm run bench -- core`
@@ -576,6 +613,7 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
     exports.Set("setBlasThreads", Napi::Function::New(env, entry<SetBlasThreads>));
     exports.Set("getBlasThreads", Napi::Function::New(env, entry<GetBlasThreads>));
     exports.Set("blasConfig", Napi::Function::New(env, entry<BlasConfig>));
+    exports.Set("gemmKernels", Napi::Function::New(env, entry<GemmKernels>));
     exports.Set("measureSgemmGflops", Napi::Function::New(env, entry<MeasureSgemmGflops>));
     exports.Set("maxLayers", Napi::Number::New(env, MAX_LAYERS));
 }

@@ -1,11 +1,12 @@
 // network.cpp — forward, backward, update and cost of a fully connected network.
-// Layouts and conventions: see network.h. All matrix products go through cblas_sgemm.
+// Layouts and conventions: see network.h. The matrix products are gemm.h's: our own kernels or
+// cblas_sgemm, chosen per shape there.
 #include "network.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "rng.h"
 
 // ----------------------------------------------------------------------------
@@ -85,10 +86,8 @@ void params_init(const Net* net, float* params, uint64_t seed, int large) {
 }
 
 // pixel/255 as float. Float division is correctly rounded, so this equals (float)(p/255.0) for
-// every byte (checked for all 256), and unlike a lookup table it vectorises.
-void inputs_from_pixels(float* x, const uint8_t* pixels, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)pixels[i] / 255.0f;
-}
+// every byte (checked for all 256); scale_pixels (gemm.cpp) gets the same bits without dividing.
+void inputs_from_pixels(float* x, const uint8_t* pixels, size_t n) { scale_pixels(x, pixels, n); }
 
 void dropout_masks(const Net* net, Acts* a, int B, float rate, uint64_t seed, uint64_t epoch, uint64_t batch_index) {
     // inverted dropout: kept units are scaled by 1/(1-p) so inference uses the weights as they are.
@@ -104,40 +103,34 @@ void dropout_masks(const Net* net, Acts* a, int B, float rate, uint64_t seed, ui
 }
 
 // ----------------------------------------------------------------------------
-// row blocking of the big products
-//
-// OpenBLAS (0.3.21, SkylakeX) runs small products (M*N*K up to about 10^6) through "small matrix"
-// kernels that skip packing; bigger ones pack W on every call. At mini-batch 10 a [784,800] layer
-// is 6.3*10^6, so each mini-batch would copy its 2.5 MB of weights twice. Cut into blocks of rows
-// (neurons), each product is small, W streams once through the kernel, and the block stays in L2:
-// measured 2.8 s -> 1.3 s per epoch for [784,800,10]. With big mini-batches the packed path wins,
-// so blocks are used only when a block of >= 32 rows fits the small-kernel size.
-// The block depends only on (B, n_in, n_out), so results never depend on how data is chunked.
-static const double SMALL_GEMM_MNK = 1.0e6;
-static const int BLOCK_FLOATS = 40000;  // ~160 KB of weights per block
-
-static int row_block(int B, int n_out, int n_in) {
-    if ((double)B * n_out * n_in <= SMALL_GEMM_MNK) return n_out;
-    int rows = BLOCK_FLOATS / n_in;
-    const int by_size = (int)(SMALL_GEMM_MNK / ((double)B * n_in));
-    if (by_size < rows) rows = by_size;
-    rows -= rows % 16;
-    return rows >= 32 ? rows : n_out;
-}
-
-// ----------------------------------------------------------------------------
 // forward
 
 static inline float sigmoidf(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-// out (B, n) = f(out + b) for hidden layers
-static void hidden_activation_forward(float* out, const float* b, int B, int n, int activation) {
-    for (int i = 0; i < B; i++) {
-        float* row = out + (size_t)i * n;
-        switch (activation) {
-            case ACT_SIGMOID: for (int j = 0; j < n; j++) row[j] = sigmoidf(row[j] + b[j]); break;
-            case ACT_TANH: for (int j = 0; j < n; j++) row[j] = tanhf(row[j] + b[j]); break;
-            default: for (int j = 0; j < n; j++) { const float z = row[j] + b[j]; row[j] = z > 0.0f ? z : 0.0f; } break;
+// A hidden layer's outputs: out (B, n) = f(out + b), and dropped = out * mask when masks apply.
+struct HiddenOutput {
+    float* out;
+    const float* b;
+    int B, n, activation;
+    const float* mask;  // NULL: no dropout
+    float* dropped;
+};
+
+// Columns [lo, hi) of every example: run by gemm_nt on the thread that computed them.
+static void hidden_output(const void* ctx, int lo, int hi) {
+    const HiddenOutput& h = *(const HiddenOutput*)ctx;
+    for (int i = 0; i < h.B; i++) {
+        float* row = h.out + (size_t)i * h.n;
+        const float* b = h.b;
+        switch (h.activation) {
+            case ACT_SIGMOID: for (int j = lo; j < hi; j++) row[j] = sigmoidf(row[j] + b[j]); break;
+            case ACT_TANH: for (int j = lo; j < hi; j++) row[j] = tanhf(row[j] + b[j]); break;
+            default: for (int j = lo; j < hi; j++) { const float z = row[j] + b[j]; row[j] = z > 0.0f ? z : 0.0f; } break;
+        }
+        if (h.mask) {
+            const float* m = h.mask + (size_t)i * h.n;
+            float* d = h.dropped + (size_t)i * h.n;
+            for (int j = lo; j < hi; j++) d[j] = row[j] * m[j];
         }
     }
 }
@@ -172,22 +165,15 @@ void network_forward(const Net* net, const float* params, Acts* a, const float* 
         const float* b = params + net->b_off[l];
         const int last = l == net->L - 1;
         float* out = last ? a->z_out : a->act[l + 1];
-        // out (B, n_out) = in (B, n_in) . W^T, by blocks of output columns (rows of W)
-        const int R = row_block(B, n_out, n_in);
-        for (int r = 0; r < n_out; r += R) {
-            const int rows = n_out - r < R ? n_out - r : R;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, rows, n_in, 1.0f, in, n_in, W + (size_t)r * n_in, n_in,
-                        0.0f, out + r, n_out);
-        }
+        // out (B, n_out) = in (B, n_in) . W^T, then a hidden layer's activation column block by
+        // column block, on the thread that computed the block
         if (last) {
+            gemm_nt(B, n_out, n_in, in, n_in, W, n_in, out, n_out);
             output_forward(out, a->act[l + 1], b, B, n_out, net->cost);
         } else {
-            hidden_activation_forward(out, b, B, n_out, net->activation);
-            if (a->dropout) {
-                const float* m = a->mask[l + 1];
-                float* d = a->dropped[l + 1];
-                for (size_t i = 0; i < (size_t)B * n_out; i++) d[i] = out[i] * m[i];
-            }
+            const HiddenOutput h = {out, b, B, n_out, net->activation, a->dropout ? a->mask[l + 1] : NULL,
+                                    a->dropout ? a->dropped[l + 1] : NULL};
+            gemm_nt(B, n_out, n_in, in, n_in, W, n_in, out, n_out, hidden_output, &h);
         }
     }
 }
@@ -220,14 +206,9 @@ static void hidden_backward(float* d, const float* act, const float* mask, size_
         for (size_t i = 0; i < n; i++) d[i] *= mask[i];
 }
 
-// C (n_out, n_in) = alpha * delta^T (n_out, B) . in (B, n_in) + beta * C, by blocks of rows
+// C (n_out, n_in) = alpha * delta^T (n_out, B) . in (B, n_in) + beta * C
 static void weight_gemm(int B, int n_out, int n_in, float alpha, const float* delta, const float* in, float beta, float* C) {
-    const int R = row_block(B, n_out, n_in);
-    for (int r = 0; r < n_out; r += R) {
-        const int rows = n_out - r < R ? n_out - r : R;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, n_in, B, alpha, delta + r, n_out, in, n_in, beta,
-                    C + (size_t)r * n_in, n_in);
-    }
+    gemm_tn(n_out, n_in, B, alpha, delta, n_out, in, n_in, beta, C, n_in);
 }
 
 static inline float sgnf(float w) { return (float)((w > 0.0f) - (w < 0.0f)); }
@@ -242,7 +223,7 @@ static void delta_column_sums(float* gb, const float* delta, int B, int n_out) {
 }
 
 // Consumes the gradient of layer l: delta (B, n_out), in (B, n_in). The weight gradient
-// (1/B) delta^T in (n_out, n_in) goes straight into its destination through sgemm's alpha/beta.
+// (1/B) delta^T in (n_out, n_in) goes straight into its destination through the product's alpha/beta.
 static void layer_update(const Net* net, int l, float* params, Acts* a, const float* delta, const float* in, int B,
                          const Update* u) {
     const int n_in = net->sizes[l], n_out = net->sizes[l + 1];
@@ -266,7 +247,7 @@ static void layer_update(const Net* net, int l, float* params, Acts* a, const fl
         }
         case UPDATE_SGD: {
             // Eq. 93 / 97: w <- (1 - eta l2) w - eta l1 sgn(w) - (eta/B) sum grad. Without L1 the
-            // decay is sgemm's beta: one pass over W for the whole update.
+            // decay is the product's beta: one pass over W for the whole update.
             float beta = 1.0f - eta * l2;
             if (l1 != 0.0f) {
                 for (size_t i = 0; i < nw; i++) W[i] = beta * W[i] - eta * l1 * sgnf(W[i]);
@@ -278,7 +259,7 @@ static void layer_update(const Net* net, int l, float* params, Acts* a, const fl
             break;
         }
         case UPDATE_MOMENTUM: {
-            // Eq. 107-108: v <- mu v - eta (grad + reg); w <- w + v. sgemm folds mu v - eta grad.
+            // Eq. 107-108: v <- mu v - eta (grad + reg); w <- w + v. The product folds mu v - eta grad.
             float* vW = u->buf + net->w_off[l];
             float* vB = u->buf + net->b_off[l];
             weight_gemm(B, n_out, n_in, -eta * inv_b, delta, in, mu, vW);
@@ -332,7 +313,7 @@ void network_backward(const Net* net, float* params, Acts* a, const float* x, in
         const float* W = params + net->w_off[l];
         if (l > 0) {
             // below (B, n_in) = delta (B, n_out) . W (n_out, n_in)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_in, n_out, 1.0f, delta, n_out, W, n_in, 0.0f, below, n_in);
+            gemm_nn(B, n_in, n_out, delta, n_out, W, n_in, below, n_in);
         }
         layer_update(net, l, params, a, delta, layer_input(a, x, l), B, u);
         if (l > 0) {
