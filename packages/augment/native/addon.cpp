@@ -23,7 +23,6 @@
 //   packPixels(pixels: Uint8Array(count * 784)): [packed: Uint8Array, ends: Uint32Array(count)]
 //   unpackPixels(packed: Uint8Array, count, out: Uint8Array, at: number, skip: Uint8Array(count)|null): boolean
 //                (false, nothing written, when packed is not exactly count well-formed images)
-//   checkPacked(packed: Uint8Array, count): boolean   (exactly count well-formed packed images)
 //   unpackPixelsAsync(same arguments): Promise<void>   (on the libuv thread pool; checked first, a
 //                malformed packing throws a RangeError before anything is queued)
 #include <napi.h>
@@ -369,14 +368,6 @@ Napi::Value UnpackPixels(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), true);
 }
 
-Napi::Value CheckPacked(const Napi::CallbackInfo& info) {
-    const Args a{info, "checkPacked"};
-    need_args(a, 2, "packed, count");
-    const View packed = array_arg(a, 0, "packed", napi_uint8_array);
-    const uint64_t count = integer_arg(a, 1, "count", 0, MAX_U32);
-    return Napi::Boolean::New(info.Env(), pack::packed_valid((const uint8_t*)packed.data, packed.length, (size_t)count));
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("augmentBatch", Napi::Function::New(env, entry<AugmentBatch>, "augmentBatch"));
   exports.Set("augmentBatchAsync", Napi::Function::New(env, entry<AugmentBatchAsync>, "augmentBatchAsync"));
@@ -386,7 +377,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("packPixels", Napi::Function::New(env, entry<PackPixels>, "packPixels"));
   exports.Set("unpackPixels", Napi::Function::New(env, entry<UnpackPixels>, "unpackPixels"));
   exports.Set("unpackPixelsAsync", Napi::Function::New(env, entry<UnpackPixelsAsync>, "unpackPixelsAsync"));
-  exports.Set("checkPacked", Napi::Function::New(env, entry<CheckPacked>, "checkPacked"));
   exports.Set("paramCount", Napi::Number::New(env, aug::PARAM_COUNT));
   return exports;
 }

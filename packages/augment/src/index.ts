@@ -21,5 +21,5 @@ export {
 } from "./kernels.js";
 export { checkTrainingSet, defaultMnistDir, limitTrainingSet, loadTrainingSet, MNIST_TRAINING_IMAGES, type TrainingSet } from "./dataset.js";
 export { epochOrder, type EpochOrder } from "./order.js";
-export { MAX_PACKED_IMAGE_BYTES, packedWellFormed, packImages, selectPacked, unpackImages, unpackImagesAsync, type PackedImages } from "./packing.js";
+export { MAX_PACKED_IMAGE_BYTES, packImages, selectPacked, unpackImages, unpackImagesAsync, type PackedImages } from "./packing.js";
 export { BYTES_PER_EXAMPLE, packSlice, SliceMaker, type EpochPlan, type PackedSliceData, type SliceData } from "./slices.js";

@@ -14,7 +14,6 @@ export interface NativeAugment {
   packPixels(pixels: Uint8Array): [Uint8Array, Uint32Array];
   unpackPixels(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): boolean;
   unpackPixelsAsync(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): Promise<void>;
-  checkPacked(packed: Uint8Array, count: number): boolean;
   paramCount: number;
 }
 

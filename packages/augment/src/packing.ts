@@ -32,22 +32,20 @@ export function unpackImages(packed: Uint8Array, count: number, out: Uint8Array,
   return native.unpackPixels(packed, count, out, at, skip ?? null);
 }
 
-/** Whether `packed` is exactly `count` well-formed packed images. */
-export function packedWellFormed(packed: Uint8Array, count: number): boolean {
-  if (!(packed instanceof Uint8Array)) throw new InvalidArgument("packed", packed, "a Uint8Array");
-  if (!Number.isInteger(count) || count < 0) throw new InvalidArgument("count", count, "a non-negative integer");
-  return native.checkPacked(packed, count);
-}
-
 /**
- * unpackImages on the libuv thread pool, for images checked with packedWellFormed (it throws an
- * InvalidArgument otherwise, before anything is queued). `packed` may change once it returns (the
- * pool works on a copy); `out` must be left alone until the promise settles.
+ * unpackImages on the libuv thread pool. Checked at once, on the copy the pool will work on: when
+ * `packed` is not exactly `count` well-formed images it throws an InvalidArgument and queues
+ * nothing. `packed` may change once it returns; `out` must be left alone until the promise settles.
  */
 export function unpackImagesAsync(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip?: Uint8Array): Promise<void> {
   checkUnpack(packed, count, out, at, skip);
-  if (!native.checkPacked(packed, count)) throw new InvalidArgument("packed", `${packed.length} bytes`, `exactly ${count} packed images`);
-  return native.unpackPixelsAsync(packed, count, out, at, skip ?? null);
+  try {
+    return native.unpackPixelsAsync(packed, count, out, at, skip ?? null);
+  } catch (error) {
+    // The one check the addon makes of the bytes themselves (everything else was checked above).
+    if (error instanceof RangeError) throw new InvalidArgument("packed", `${packed.length} bytes`, `exactly ${count} packed images`);
+    throw error;
+  }
 }
 
 function checkUnpack(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | undefined): void {

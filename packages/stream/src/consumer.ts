@@ -3,7 +3,7 @@ import { SampleBatchSchema, SliceRequestSchema, type SampleBatch } from "@mnist/
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { InvalidArgument } from "@mnist/errors";
 import { AugmentClosedError, AugmentRejectedError, AugmentUnavailableError } from "./errors.js";
-import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, packedWellFormed, unpackImagesAsync, type EpochOrder, type EpochPlan } from "@mnist/augment";
+import { epochOrder as defaultOrder, IMAGE_PIXELS, MNIST_TRAINING_IMAGES, unpackImagesAsync, type EpochOrder, type EpochPlan } from "@mnist/augment";
 import { checkRunId, epochSize } from "@mnist/spec";
 import { checkEpoch, checkPlan, checkSourceOptions } from "./local.js";
 import { SLICE_SUBJECT } from "./protocol.js";
@@ -367,13 +367,20 @@ export class NatsEpochSource implements EpochSource {
         return this.reject("indices or labels differ from the epoch order", { epoch: state.epoch, slice, offset: batch.offset + t });
       }
     }
-    if (!packedWellFormed(batch.packedPixels, k)) {
-      return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, packedBytes: batch.packedPixels.length });
-    }
     // The examples not held yet are this part's from now on; their pixels are unpacked straight
     // into the slice's buffer on the thread pool, off the event loop the trainer also answers on.
+    // The bytes are checked before anything is queued or marked.
     const held = pending.have.subarray(batch.offset, batch.offset + k);
-    const skip = held.slice();
+    if (held.every((had) => had === 1)) {
+      this.counters.duplicateParts++;
+      return;
+    }
+    let written: Promise<void>;
+    try {
+      written = unpackImagesAsync(batch.packedPixels, k, pending.pixels, batch.offset, held);
+    } catch {
+      return this.reject("malformed part", { epoch: state.epoch, slice, offset: batch.offset, examples: k, packedBytes: batch.packedPixels.length });
+    }
     let added = 0;
     for (let t = 0; t < k; t++) {
       if (held[t]) continue;
@@ -382,9 +389,8 @@ export class NatsEpochSource implements EpochSource {
       added++;
     }
     if (added < k) this.counters.duplicateParts++;
-    if (added === 0) return;
     pending.writing++;
-    unpackImagesAsync(batch.packedPixels, k, pending.pixels, batch.offset, skip).then(
+    written.then(
       () => {
         pending.writing--;
         pending.missing -= added;
