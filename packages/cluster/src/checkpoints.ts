@@ -202,8 +202,14 @@ export async function consumeCheckpoints(
         await handle(announcement);
         message.ack();
       } catch (error) {
+        // A handler that threw, or an acknowledgement that could not be sent (the connection
+        // closing): the server delivers the announcement again either way. Nothing escapes the chain.
         options.onError?.(error);
-        message.nak(redeliverMs);
+        try {
+          message.nak(redeliverMs);
+        } catch (nakError) {
+          options.onError?.(nakError);
+        }
       }
     });
     chains.set(announcement.runId, done);
