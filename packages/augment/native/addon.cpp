@@ -21,6 +21,8 @@
 //   drawExample(params: Float64Array(12), seed: bigint, epoch: number, index: number): Float64Array(11)
 //   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array(1568)
 //   packPixels(pixels: Uint8Array(count * 784)): [packed: Uint8Array, ends: Uint32Array(count)]
+//   selectPacked(set: Uint8Array, setEnds: Uint32Array, indices: Uint32Array): [packed: Uint8Array, ends: Uint32Array]
+//                (setEnds: pack's ends for the set, checked to be non-decreasing and within set)
 //   unpackPixels(packed: Uint8Array, count, out: Uint8Array, at: number, skip: Uint8Array(count)|null): boolean
 //                (false, nothing written, when packed is not exactly count well-formed images)
 //   unpackPixelsAsync(same arguments): Promise<void>   (on the libuv thread pool; checked first, a
@@ -298,6 +300,39 @@ Napi::Value PackPixels(const Napi::CallbackInfo& info) {
     return result;
 }
 
+Napi::Value SelectPacked(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Args a{info, "selectPacked"};
+    need_args(a, 3, "set, setEnds, indices");
+    const View set = array_arg(a, 0, "set", napi_uint8_array);
+    const View set_ends = array_arg(a, 1, "setEnds", napi_uint32_array);
+    const View indices = array_arg(a, 2, "indices", napi_uint32_array);
+    need_unshared(a, "setEnds", set_ends);
+    need_unshared(a, "indices", indices);
+    const uint32_t* ends = (const uint32_t*)set_ends.data;
+    // The ends decide every read: non-decreasing, within the set (one pass, before anything is read).
+    for (size_t i = 0; i < set_ends.length; i++) {
+        if (ends[i] > set.length || (i > 0 && ends[i] < ends[i - 1])) {
+            reject(a, false, format("setEnds[%zu]", i), format("%u", ends[i]), format("non-decreasing and at most set.length %zu", set.length));
+        }
+    }
+    const uint32_t* picked = (const uint32_t*)indices.data;
+    uint64_t total = 0;
+    for (size_t k = 0; k < indices.length; k++) {
+        if (picked[k] >= set_ends.length) {
+            reject(a, false, format("indices[%zu]", k), format("%u", picked[k]), format("below %zu, the set's images", set_ends.length));
+        }
+        total += ends[picked[k]] - (picked[k] == 0 ? 0 : ends[picked[k] - 1]);
+    }
+    auto packed = made(env, Napi::Uint8Array::New(env, total));
+    auto out_ends = made(env, Napi::Uint32Array::New(env, indices.length));
+    pack::select_packed((const uint8_t*)set.data, ends, picked, indices.length, packed.Data(), out_ends.Data());
+    auto result = Napi::Array::New(env, 2);
+    result.Set(0u, packed);
+    result.Set(1u, out_ends);
+    return result;
+}
+
 struct UnpackArgs {
     const uint8_t* packed;
     size_t bytes;
@@ -375,6 +410,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("drawExample", Napi::Function::New(env, entry<DrawExample>, "drawExample"));
   exports.Set("elasticField", Napi::Function::New(env, entry<ElasticField>, "elasticField"));
   exports.Set("packPixels", Napi::Function::New(env, entry<PackPixels>, "packPixels"));
+  exports.Set("selectPacked", Napi::Function::New(env, entry<SelectPacked>, "selectPacked"));
   exports.Set("unpackPixels", Napi::Function::New(env, entry<UnpackPixels>, "unpackPixels"));
   exports.Set("unpackPixelsAsync", Napi::Function::New(env, entry<UnpackPixelsAsync>, "unpackPixelsAsync"));
   exports.Set("paramCount", Napi::Number::New(env, aug::PARAM_COUNT));

@@ -44,6 +44,20 @@ size_t pack_pixels(const uint8_t* pixels, size_t count, uint8_t* out, uint32_t* 
     return (size_t)(o - out);
 }
 
+size_t select_packed(const uint8_t* set, const uint32_t* set_ends, const uint32_t* indices, size_t count, uint8_t* out,
+                     uint32_t* out_ends) {
+    size_t at = 0;
+    for (size_t k = 0; k < count; k++) {
+        const uint32_t i = indices[k];
+        const uint32_t from = i == 0 ? 0 : set_ends[i - 1];
+        const size_t n = set_ends[i] - from;
+        memcpy(out + at, set + from, n);
+        at += n;
+        out_ends[k] = (uint32_t)at;
+    }
+    return at;
+}
+
 bool packed_valid(const uint8_t* packed, size_t bytes, size_t count) {
     size_t at = 0;
     for (size_t i = 0; i < count; i++) {

@@ -18,6 +18,12 @@ constexpr size_t MAX_PACKED_PER_IMAGE = 3 * 784;
 // out must hold count * MAX_PACKED_PER_IMAGE bytes.
 size_t pack_pixels(const uint8_t* pixels, size_t count, uint8_t* out, uint32_t* ends);
 
+// Images indices[0..count) of a packed set (its ends as pack_pixels wrote them) copied into out,
+// in that order; out_ends[k] = bytes written after image k. Returns the total. The caller checks
+// every index against the set's size and gives out room for the selected images' bytes.
+size_t select_packed(const uint8_t* set, const uint32_t* set_ends, const uint32_t* indices, size_t count, uint8_t* out,
+                     uint32_t* out_ends);
+
 // true when packed (bytes) holds exactly count well-formed images; nothing is written.
 bool packed_valid(const uint8_t* packed, size_t bytes, size_t count);
 

@@ -12,6 +12,7 @@ export interface NativeAugment {
   drawExample(params: Float64Array, seed: bigint, epoch: number, index: number): Float64Array;
   elasticField(seed: bigint, epoch: number, index: number, alpha: number, sigma: number): Float32Array;
   packPixels(pixels: Uint8Array): [Uint8Array, Uint32Array];
+  selectPacked(set: Uint8Array, setEnds: Uint32Array, indices: Uint32Array): [Uint8Array, Uint32Array];
   unpackPixels(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): boolean;
   unpackPixelsAsync(packed: Uint8Array, count: number, out: Uint8Array, at: number, skip: Uint8Array | null): Promise<void>;
   paramCount: number;

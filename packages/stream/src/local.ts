@@ -32,7 +32,11 @@ export interface LocalSourceOptions {
   training: TrainingSet | SliceMaker;
   plan: EpochPlan;
   sliceSize?: number;
-  /** Slices made ahead on the thread pool while the reader works. Default 2. */
+  /**
+   * Slices made ahead on the thread pool while the reader works. Default 4: with distortions,
+   * making a slice takes three times as long as training it, and two slices ahead left the second
+   * core idle ([784,100,10], affine + elastic: ~90k images/s with 2, ~127k with 4; plain data the same).
+   */
   maxInFlight?: number;
   order?: EpochOrder;
 }
@@ -53,7 +57,7 @@ export class LocalEpochSource implements EpochSource {
   private closed = false;
 
   constructor(options: LocalSourceOptions) {
-    const { sliceSize, maxInFlight } = checkSourceOptions({ sliceSize: options.sliceSize, maxInFlight: options.maxInFlight ?? 2 });
+    const { sliceSize, maxInFlight } = checkSourceOptions({ sliceSize: options.sliceSize, maxInFlight: options.maxInFlight ?? 4 });
     this.maker = options.training instanceof SliceMaker ? options.training : new SliceMaker(options.training, { order: options.order });
     this.plan = checkPlan(options.plan);
     this.size = this.maker.size(this.plan);
