@@ -18,10 +18,11 @@ export interface MachineInfo {
 const startLoad = loadavg()[0]!;
 
 /** Above this the machine was doing something else when a timing run began. */
-export const busyLoad = 0.5;
+const busyLoad = 0.5;
 
-export function startLoadAverage(): number {
-  return startLoad;
+/** Says so when the machine was busy as the run began: its timings will be noisy. */
+export function warnIfBusy(log: (line: string) => void): void {
+  if (startLoad > busyLoad) log(`warning: load average ${startLoad.toFixed(2)} at start: something else is running, timings will be noisy`);
 }
 
 export function machineInfo(argv: readonly string[]): MachineInfo {
@@ -42,6 +43,6 @@ export function machineLines(m: MachineInfo): string[] {
   return [
     `- command: \`${m.command}\``,
     `- date: ${m.date}`,
-    `- machine: ${m.cpu}, ${m.cores} cores; Node ${m.node}; ${m.openblas}; load average at start ${m.loadAverage.toFixed(2)}`,
+    `- machine: ${m.cpu}, ${m.cores} cores; Node ${m.node}; ${m.openblas}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}, OPENBLAS_L2_SIZE=${process.env.OPENBLAS_L2_SIZE ?? "(unset)"}; load average at start ${m.loadAverage.toFixed(2)}`,
   ];
 }

@@ -12,7 +12,7 @@ import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
 import { limitsParagraph, renderPipelineReport, runPipeline } from "./pipeline.js";
 import { goalsOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
-import { busyLoad, machineInfo, startLoadAverage } from "./machine.js";
+import { machineInfo, machineLines, warnIfBusy } from "./machine.js";
 import { torchAvailable, torchInstallHint } from "./peers.js";
 import { writeReport } from "./report.js";
 import { renderSeedReport, rowResults, runSeedTable, type SeedReport } from "./seed-table.js";
@@ -122,7 +122,7 @@ async function core(): Promise<void> {
     (c) => (!sizes || sizes.some((s) => s.join() === c.sizes.join())) && (!mbs || mbs.includes(c.miniBatch)),
   );
   if (configs.length === 0) fail("no configuration left: --sizes must be one of 784,30,10 784,100,10 784,800,10 and --mb 10 or 100");
-  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  warnIfBusy(log);
   const torch = !values["no-torch"] && torchAvailable();
   if (!values["no-torch"] && !torch) log(torchInstallHint);
   const mnist = loadMnist({ dataDir });
@@ -162,7 +162,7 @@ async function seedTable(): Promise<void> {
 
 async function augmentScaling(): Promise<void> {
   const maxReplicas = values.replicas === undefined ? cpus().length : positiveIntegers("replicas", values.replicas)[0]!;
-  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  warnIfBusy(log);
   const report = await runAugmentScaling({
     natsUrl: values.nats ?? "nats://127.0.0.1:4222",
     maxReplicas,
@@ -174,45 +174,42 @@ async function augmentScaling(): Promise<void> {
   const header = [
     "# Augment replicas feeding one consumer over NATS",
     "",
-    `- command: \`${machine.command}\``,
-    `- date: ${machine.date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}`,
+    ...machineLines(machine),
     `- each replica is a separate augment service process (AUGMENT_CONCURRENCY=1); the consumer is a NatsEpochSource (slices of 1,000, 8 in flight) reading whole 50,000-image epochs, ${report.epochs} timed after one warm-up, in this process`,
     "- \"none\" is a plain gather: the transport's and the consumer's own ceiling",
   ].join("\n");
   emit(renderScalingReport(report, header), report);
 }
 
+/** The parallel-runs sweep: its own command, and a section of the pipeline's report. */
+const sweepOptions = () => ({ runs: 4, epochs: values.quick ? 2 : 5, hidden: 30, augmentReplicas: 2, log });
+
 async function parallelRuns(): Promise<void> {
-  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
-  const report = await runParallelRuns({ runs: 4, epochs: values.quick ? 2 : 5, hidden: 30, augmentReplicas: 2, log });
+  warnIfBusy(log);
+  const report = await runParallelRuns(sweepOptions());
   const machine = machineInfo(argv);
   const header = [
     "# A trainer that uses its cores",
     "",
-    `- command: \`${machine.command}\``,
-    `- date: ${machine.date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}`,
+    ...machineLines(machine),
     "- a local cluster as `mnistctl up` starts it (nats-server, 2 augment replicas, 1 trainer, the evaluator, all on these cores), TRAINER_BLAS_THREADS=1; the trainer trains each run's slices on the libuv thread pool (`trainBatchesAsync`)",
   ].join("\n");
   emit(renderParallelReport(report, header), report);
 }
 
 async function pipeline(): Promise<void> {
-  if (startLoadAverage() > busyLoad) log(`warning: load average ${startLoadAverage().toFixed(2)} at start: something else is running, timings will be noisy`);
+  warnIfBusy(log);
   const epochs = values.quick ? 3 : 5;
   const rows = await runPipeline({ epochs, hidden: 100, replicas: values.quick ? [2] : [1, 2, 3], transforms: ["none", "elastic"], log });
   const machine = machineInfo(argv);
   const header = [
     "# The pipeline against in-process training",
     "",
-    `- command: \`${machine.command}\``,
-    `- date: ${machine.date}`,
-    `- machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node}; load average at start ${machine.loadAverage.toFixed(2)}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}, OPENBLAS_L2_SIZE=${process.env.OPENBLAS_L2_SIZE ?? "(unset)"}`,
+    ...machineLines(machine),
     `- [784,100,10], m=10, η=0.5, ${epochs} epochs of 50,000 images, seed 1; a local cluster as \`mnistctl up\` starts it, all on these cores, TRAINER_BLAS_THREADS=1; in-process: \`mnistctl train\`'s path (trainLocally) in this process`,
   ].join("\n");
   log("the parallel-runs sweep");
-  const parallel = await runParallelRuns({ runs: 4, epochs: values.quick ? 2 : 5, hidden: 30, augmentReplicas: 2, log });
+  const parallel = await runParallelRuns(sweepOptions());
   const parallelSection = renderParallelReport(parallel, "## A trainer that uses its cores (`npm run bench -- parallel-runs`)");
   emit([renderPipelineReport(rows, header), "", parallelSection, "", limitsParagraph(rows, parallel)].join("\n"), { rows, parallel }, { jsonBeside: true });
 }

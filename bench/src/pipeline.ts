@@ -61,6 +61,9 @@ export const kindOf = (name: string) => name.replace(/-\d+$/, "");
 const spec = (transform: PresetName, options: PipelineOptions) => ({ sizes: [784, options.hidden, 10], epochs: options.epochs, seed: 1n, eta: 0.5, augment: { ...presets[transform] } });
 const laterEpochs = (rates: number[]) => median(rates.slice(1));
 
+/** An epoch's examples, from its rate and time (both sides report those). */
+const epochExamples = (epoch: { imagesPerSecond: number; trainSeconds: number }) => Math.round(epoch.imagesPerSecond * epoch.trainSeconds);
+
 /** Median of examples / seconds between consecutive epoch ends, from the third epoch end on. */
 const cycleRate = (endsMs: number[], examples: number) => median(endsMs.slice(2).map((end, i) => examples / ((end - endsMs[i + 1]!) / 1000)));
 
@@ -102,8 +105,8 @@ async function throughServices(transform: PresetName, replicas: number, options:
           rssMb[name] = now.rssMb;
         }
         const trainerMainCpuPerEpoch = (mainThreadCpu(trainerPid) - trainerMainBefore) / options.epochs;
-        const examples = run!.epochs[0]!.imagesPerSecond * run!.epochs[0]!.trainSeconds;
-        const slicesPerEpoch = Math.ceil(examples / sliceSizeFor(10, NATS_SLICE_EXAMPLES));
+        const examples = epochExamples(run!.epochs[0]!);
+        const slicesPerEpoch = Math.ceil(examples / sliceSizeFor(runSpec(spec(transform, options)).miniBatch, NATS_SLICE_EXAMPLES));
         const movingCpu = (cpuPerEpoch["augment"] ?? 0) + (cpuPerEpoch["nats-server"] ?? 0) + trainerMainCpuPerEpoch;
         return {
           transform,
@@ -134,7 +137,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRow
     const ends: number[] = [];
     const local = await trainLocally(runSpec(spec(transform, options)), { mnist, onEpoch: () => ends.push(performance.now()) });
     const inProcess = laterEpochs(local.epochs.map((epoch) => epoch.imagesPerSecond));
-    const inProcessCycle = cycleRate(ends, local.epochs[0]!.imagesPerSecond * local.epochs[0]!.trainSeconds);
+    const inProcessCycle = cycleRate(ends, epochExamples(local.epochs[0]!));
     for (const replicas of options.replicas) {
       options.log(`${transform}: through the services, ${replicas} augment replica(s)`);
       const row = await throughServices(transform, replicas, options);

@@ -86,8 +86,8 @@ export class SliceMaker {
   }
 
   private prepare(plan: EpochPlan, epoch: number, start: number, count: number) {
-    const { augment, images, labels, indices } = this.examples(plan, epoch, start, count);
-    return { request: { images: images.pixels, indices, spec: augment, seed: plan.seed, epoch, out: new Uint8Array(count * IMAGE_PIXELS) }, labels, indices };
+    const examples = this.examples(plan, epoch, start, count);
+    return { request: batchRequest(plan, epoch, examples), labels: examples.labels, indices: examples.indices };
   }
 
   /** Which examples a slice holds, and their labels. */
@@ -122,9 +122,15 @@ export class SliceMaker {
    * others are made and packed.
    */
   async makePacked(plan: EpochPlan, epoch: number, start: number, count: number): Promise<PackedSliceData> {
-    const { augment, labels, indices } = this.examples(plan, epoch, start, count);
-    if (!isPlain(augment)) return packSlice(await this.make(plan, epoch, start, count));
+    const examples = this.examples(plan, epoch, start, count);
+    const { labels, indices } = examples;
+    if (!isPlain(examples.augment)) return packSlice({ pixels: await augmentBatchAsync(batchRequest(plan, epoch, examples)), labels, indices });
     this.packedTraining ??= packImages(this.training.pixels);
     return { packed: selectPacked(this.packedTraining, indices), labels, indices };
   }
+}
+
+/** What the kernels make a slice's pixels from. */
+function batchRequest(plan: EpochPlan, epoch: number, { augment, images, indices }: { augment: AugmentSettings; images: TrainingSet; indices: Uint32Array }) {
+  return { images: images.pixels, indices, spec: augment, seed: plan.seed, epoch, out: new Uint8Array(indices.length * IMAGE_PIXELS) };
 }
