@@ -1,5 +1,6 @@
 import { InvalidArgument } from "@mnist/errors";
 import { readFileSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import type { ClientAccess, ClientTls } from "@mnist/grpc";
 import { UsageError } from "./errors.js";
 
@@ -62,5 +63,24 @@ export function clientAccess(command: string, flags: ConnectionFlags = {}): Clie
     if (cert !== undefined) tls.cert = readPem(command, "cert", cert, "a PEM certificate", /-----BEGIN CERTIFICATE-----/);
     if (key !== undefined) tls.key = readPem(command, "key", key, "a PEM private key", /-----BEGIN (?:EC |RSA )?PRIVATE KEY-----/);
   }
-  return { ...(tls ? { tls } : {}), ...(token !== undefined ? { token } : {}) };
+  return { ...(tls ? { tls } : {}), ...(token !== undefined ? { token } : {}), headers: { "x-mnist-actor": actorName() } };
 }
+
+/**
+ * How this user is named in a run's audit trail (launches, changes, stops): MNISTCTL_ACTOR, or
+ * user@host. Self-declared, beside the address the evaluator sees; the bearer token is the check.
+ */
+function actorName(): string {
+  let name = fromEnv("MNISTCTL_ACTOR");
+  if (name === undefined) {
+    try {
+      name = `${userInfo().username}@${hostname()}`;
+    } catch {
+      // No passwd entry for this uid (a container's arbitrary user).
+      name = `uid ${process.getuid?.() ?? "?"}@${hostname()}`;
+    }
+  }
+  // gRPC metadata carries printable ASCII only; the evaluator takes up to 128 characters.
+  return name.replace(/[^\x20-\x7e]/g, "?").slice(0, 128);
+}
+

@@ -7,7 +7,7 @@ export type EpochFigure = "valAccuracy" | "valCost" | "trainCost" | "trainAccura
  * An epoch as a table row: `mnistctl train`'s report (evaluation figures on --eval-on's set) or
  * a cluster run's metrics (validation figures, and the test set's accuracy).
  */
-export type EpochRow = { epoch: number; eta: number; trainSeconds: number; imagesPerSecond: number; decision: string } & Partial<Record<EpochFigure, number>>;
+export type EpochRow = { epoch: number; eta: number; trainSeconds: number; imagesPerSecond: number; decision: string; restoreEpoch?: number } & Partial<Record<EpochFigure, number>>;
 
 const columns: [figure: EpochFigure | undefined, column: Column<EpochRow>][] = [
   [undefined, ["epoch", 5, (r) => String(r.epoch)]],
@@ -21,7 +21,8 @@ const columns: [figure: EpochFigure | undefined, column: Column<EpochRow>][] = [
   ["evalCost", ["eval cost", 9, (r) => fixed(r.evalCost, 4)]],
   ["evalAccuracy", ["eval acc", 8, (r) => percent(r.evalAccuracy)]],
   ["testAccuracy", ["test acc", 8, (r) => percent(r.testAccuracy)]],
-  [undefined, ["decision", 9, (r) => r.decision]],
+  // A decay that goes back to the best epoch's weights says which: "decay-eta, from 12".
+  [undefined, ["decision", 9, (r) => (r.restoreEpoch === undefined ? r.decision : `${r.decision}, from ${r.restoreEpoch}`), "left"]],
 ];
 
 /**

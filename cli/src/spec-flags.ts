@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { InvalidArgument } from "@mnist/errors";
 import { RunSpecSchema, type RunSpec } from "@mnist/protocol";
 import { costs, specDefaults } from "@mnist/core";
-import { activationByName, costByName, evalSetByName, initByName, presets, resolveRunSpec, type AugmentSettings, type ResolvedRunSpec } from "@mnist/spec";
+import { activationByName, costByName, evalSetByName, initByName, presets, resolveRunSpec, runDefaults, stoppingMetricByName, type AugmentSettings, type ResolvedRunSpec } from "@mnist/spec";
 import { UsageError } from "./errors.js";
 import { FlagReader, type FlagValues } from "./flags.js";
 
@@ -29,6 +29,12 @@ export const specFlags = {
   "decay-after": { type: "string" },
   "decay-factor": { type: "string" },
   "min-eta-fraction": { type: "string" },
+  "min-eta": { type: "string" },
+  metric: { type: "string" },
+  "min-delta": { type: "string" },
+  cooldown: { type: "string" },
+  "start-from-epoch": { type: "string" },
+  "restore-best-on-decay": { type: "boolean" },
   augment: { type: "string" },
 } as const;
 
@@ -44,15 +50,22 @@ export const specFlagsHelp = [
   "  --train-limit N            first N training images (0 = all 50,000)",
   "  --eval-on validation|test  --monitor eval-accuracy[,eval-cost,train-cost,train-accuracy,test-accuracy]",
   "  --seed 1                   fixes initialisation, shuffling, dropout and augmentation",
-  "stopping (on the evaluation data's accuracy):",
+  "stopping and schedule (off unless set; judged on the evaluation data):",
   "  --early-stop N             stop after N epochs without a new best",
   "  --decay-after M            multiply eta by --decay-factor (0.5) after M epochs without one,",
   "                             stop once eta has fallen to --min-eta-fraction (1/1024) of its start",
+  "                             or to --min-eta ETA, an absolute floor",
+  "  --metric eval-accuracy|eval-cost   the figure the rules watch (accuracy: higher is better)",
+  "  --min-delta D              a new best must beat the old by more than D",
+  "  --cooldown C               epochs after a decay before the decay rule counts again",
+  "  --start-from-epoch E       no stop or decay before epoch E",
+  "  --restore-best-on-decay    on each decay, train on from the best epoch's weights",
   "augmentation: --augment ITEM[,ITEM...] from none, shifts (the chapter's 1-pixel expansion ×5),",
   "  affine, elastic (presets), rotate=DEG, translate=PX, skew=S, scale=F, elastic=ALPHA/SIGMA",
 ].join("\n");
 
 const monitorNames = ["train-cost", "train-accuracy", "eval-cost", "eval-accuracy", "test-accuracy"] as const;
+const stoppingMetricNames = ["eval-accuracy", "eval-cost"] as const;
 
 // The flag behind each RunSpec field, so an InvalidArgument can name what the user typed.
 const flagOfField: [RegExp, string][] = [
@@ -64,6 +77,11 @@ const flagOfField: [RegExp, string][] = [
   [/^stopping\.decayAfter$/, "decay-after"],
   [/^stopping\.decayFactor$/, "decay-factor"],
   [/^stopping\.minEtaFraction$/, "min-eta-fraction"],
+  [/^stopping\.minEta$/, "min-eta"],
+  [/^stopping\.metric$/, "metric"],
+  [/^stopping\.minDelta$/, "min-delta"],
+  [/^stopping\.cooldown$/, "cooldown"],
+  [/^stopping\.startFromEpoch$/, "start-from-epoch"],
   [/^augment\./, "augment"],
 ];
 
@@ -144,6 +162,12 @@ export function runSpecFromFlags(command: string, values: SpecFlagValues): RunSp
       decayAfter: negative("decay-after", decayAfter) ?? 0,
       decayFactor: reader.number("decay-factor", values["decay-factor"]),
       minEtaFraction: reader.number("min-eta-fraction", values["min-eta-fraction"]),
+      minEta: reader.number("min-eta", values["min-eta"]) ?? 0,
+      metric: stoppingMetricByName[reader.choice("metric", values.metric, stoppingMetricNames) ?? runDefaults.metric],
+      minDelta: reader.number("min-delta", values["min-delta"]) ?? 0,
+      cooldown: negative("cooldown", reader.integer("cooldown", values.cooldown)) ?? 0,
+      startFromEpoch: negative("start-from-epoch", reader.integer("start-from-epoch", values["start-from-epoch"])) ?? 0,
+      restoreBestOnDecay: values["restore-best-on-decay"] ?? false,
     },
     augment: values.augment === undefined ? undefined : parseAugment(reader, values.augment),
   });

@@ -16,13 +16,15 @@ export function fixed(value: number | undefined, digits: number): string {
   return value === undefined ? "" : value.toFixed(digits);
 }
 
-/** A column of a table printed row by row as results arrive: fixed width, right-aligned. */
-export type Column<T> = [header: string, width: number, cell: (row: T) => string];
+/** A column of a table printed row by row as results arrive: fixed width, right-aligned unless "left" (text of any length, last). */
+export type Column<T> = [header: string, width: number, cell: (row: T) => string, align?: "left"];
+
+const pad = (text: string, width: number, align?: "left") => (align === "left" ? text.padEnd(width) : text.padStart(width));
 
 export function headerLine<T>(columns: Column<T>[]): string {
-  return columns.map(([header, width]) => header.padStart(width)).join("  ");
+  return columns.map(([header, width, , align]) => pad(header, width, align)).join("  ").trimEnd();
 }
 
 export function rowLine<T>(columns: Column<T>[], row: T): string {
-  return columns.map(([, width, cell]) => cell(row).padStart(width)).join("  ");
+  return columns.map(([, width, cell, align]) => pad(cell(row), width, align)).join("  ").trimEnd();
 }

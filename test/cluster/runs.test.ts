@@ -7,7 +7,7 @@ import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient, GrpcStatusError, status, type Client } from "@mnist/grpc";
-import { Activation, RunService, RunSpecSchema } from "@mnist/protocol";
+import { Activation, RunService, RunSpecSchema, StoppingMetric } from "@mnist/protocol";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
@@ -123,6 +123,35 @@ describe("a run through the services", () => {
     const plain: string[] = [];
     for await (const { event } of client.watchRun({ runId: id })) plain.push(event.case!);
     expect(plain).toEqual(["epoch", "epoch", "finished"]);
+  });
+
+  it("restoreBestOnDecay, on cost with a margin and a cooldown: each decay trains on from the best epoch, bit-identical to in-process", async () => {
+    const args = ["--sizes", "784,20,10", "--train-limit", "1000", "--epochs", "10", "--eta", "3", "--momentum", "0.5", "--seed", "7"];
+    const knobs = ["--decay-after", "1", "--restore-best-on-decay", "--metric", "eval-cost", "--min-delta", "0.001", "--cooldown", "1"];
+    const launched = await cluster.cli(["run", ...args, ...knobs, "--follow", "--json"]);
+    expect(launched.stderr).toBe("");
+    const lines = jsonLines(launched.stdout);
+    const id = String(lines[0]!.run);
+    const spec = runSpec({
+      sizes: [784, 20, 10],
+      trainLimit: 1000,
+      epochs: 10,
+      eta: 3,
+      momentum: 0.5,
+      seed: 7n,
+      stopping: { decayAfter: 1, restoreBestOnDecay: true, metric: StoppingMetric.EVAL_COST, minDelta: 0.001, cooldown: 1 },
+    });
+    const local = await trainLocally(spec, { mnist });
+    const decisions = (epochs: { decision?: unknown; restoreEpoch?: unknown }[]) => epochs.map(({ decision, restoreEpoch }) => [decision, restoreEpoch]);
+    const remote = lines.filter((line) => line.msg === "epoch");
+    expect(decisions(remote)).toEqual(decisions(local.epochs));
+    // The knobs did something: decays that went back to an earlier epoch.
+    expect(remote.filter((line) => typeof line.restoreEpoch === "number" && line.restoreEpoch < line.epoch!).length).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toMatchObject({ bestEpoch: local.bestEpoch });
+    expect(sha(await exported(id, true))).toBe(sha(local.network.params));
+    expect(sha(await exported(id, false))).toBe(sha(local.bestNetwork.params));
+    const restored = cluster.trainers.flatMap((trainer) => trainer.logs).filter((line) => line.msg === "restored the best epoch's weights" && line.run === id);
+    expect(restored.map((line) => line.restoredEpoch)).toEqual(remote.flatMap((line) => (typeof line.restoreEpoch === "number" ? [line.restoreEpoch] : [])));
   });
 
   it("stops early on a plateau: no improvement in N epochs", async () => {

@@ -5,7 +5,7 @@ describe("mnistctl", () => {
   it("lists every command in --help", async () => {
     const result = await runNode("cli/dist/main.js", ["--help"]);
     expect(result.code).toBe(0);
-    for (const command of ["train", "evaluate", "augment", "run", "list", "get", "watch", "stop", "set-lr", "sweep", "predict", "export", "plot"]) {
+    for (const command of ["train", "evaluate", "augment", "run", "list", "get", "watch", "stop", "set", "set-lr", "sweep", "predict", "export", "plot"]) {
       expect(result.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
   });

@@ -294,6 +294,14 @@ function evaluatorDoors(): Record<string, Door> {
       watchRun: ids.map((runId) => ({ runId, progress: true })),
       stopRun: ids.map((runId) => ({ runId, reason: "fuzz" })),
       setLearningRate: ids.map((runId) => ({ runId, eta: 0.25 })),
+      updateRun: ids.map((runId) => ({
+        runId,
+        eta: 0.25,
+        stopping: { earlyStopPatience: 3, metric: 2, minDelta: 0.01, restoreBestOnDecay: true },
+        updateMask: { paths: ["eta", "stopping.early_stop_patience", "stopping.metric", "stopping.min_delta", "stopping.restore_best_on_decay"] },
+        dryRun: runId === ids[0],
+        reason: "fuzz",
+      })),
       getNetwork: ids.map((runId) => ({ runId, choice: NetworkChoice.LAST })),
     }).map((door) => [door.method!.localName, door]),
   );
@@ -307,6 +315,7 @@ function trainerDoors(): Record<string, Door> {
       decide: [
         { runId, epoch: 3, decision: Decision.CONTINUE, eta: 0.5, reason: "fuzz" },
         { runId, epoch: 0, decision: Decision.DECAY_ETA, eta: 0.25 },
+        { runId, epoch: 2, decision: Decision.DECAY_ETA, eta: 0.25, restoreEpoch: 1 },
       ],
       setLearningRate: [{ runId, eta: 0.25 }],
       pauseRun: [{ runId }],
@@ -406,7 +415,7 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
     }
   });
 
-  it("GetRun, WatchRun, StopRun, SetLearningRate, GetNetwork: unknown and garbage ids, bad values, ended runs", async () => {
+  it("GetRun, WatchRun, StopRun, SetLearningRate, UpdateRun, GetNetwork: unknown and garbage ids, bad values, ended runs", async () => {
     const doors = evaluatorDoors();
     for (const [runId, code] of badIds) {
       const field = code === status.INVALID_ARGUMENT ? "runId" : undefined;
@@ -415,7 +424,19 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
       await expectRefused(doors.stopRun!, encode(doors.stopRun!.method!.input, { runId }), code, field);
       await expectRefused(doors.setLearningRate!, encode(doors.setLearningRate!.method!.input, { runId, eta: 0.1 }), code, field);
       await expectRefused(doors.getNetwork!, encode(doors.getNetwork!.method!.input, { runId }), code, field);
+      await expectRefused(doors.updateRun!, encode(doors.updateRun!.method!.input, { runId, eta: 0.1, updateMask: { paths: ["eta"] } }), code, field);
     }
+    // UpdateRun's own values are refused whatever the run, each naming its field.
+    const update = (init: object) => encode(doors.updateRun!.method!.input, { runId: "run-does-not-exist", ...init });
+    for (const value of numbers) {
+      await expectRefused(doors.updateRun!, update({ stopping: { minDelta: value }, updateMask: { paths: ["stopping.min_delta"] } }), status.INVALID_ARGUMENT, "stopping.minDelta");
+      await expectRefused(doors.updateRun!, update({ stopping: { minEta: value }, updateMask: { paths: ["stopping.min_eta"] } }), status.INVALID_ARGUMENT, "stopping.minEta");
+    }
+    await expectRefused(doors.updateRun!, update({ stopping: { metric: 9 }, updateMask: { paths: ["stopping.metric"] } }), status.INVALID_ARGUMENT, "stopping.metric");
+    await expectRefused(doors.updateRun!, update({ stopping: { cooldown: u32max }, updateMask: { paths: ["stopping.cooldown"] } }), status.INVALID_ARGUMENT, "stopping.cooldown");
+    await expectRefused(doors.updateRun!, update({ updateMask: { paths: ["stopping"] } }), status.INVALID_ARGUMENT, "update_mask.paths[0]");
+    await expectRefused(doors.updateRun!, update({ updateMask: { paths: ["eta"] }, eta: Number.NaN }), status.INVALID_ARGUMENT, "eta");
+    await expectRefused(doors.updateRun!, update({ updateMask: { paths: ["eta"] }, eta: 0.1, reason: "x".repeat(1_001) }), status.INVALID_ARGUMENT, "reason");
     const unknown = "run-does-not-exist";
     for (const eta of [...numbers, 0, -0, 1e7, 5e-324 * -1]) await expectRefused(doors.setLearningRate!, encode(doors.setLearningRate!.method!.input, { runId: unknown, eta }), status.INVALID_ARGUMENT, "eta");
     for (const reason of ["r".repeat(1_001), "bell \u0007"]) await expectRefused(doors.stopRun!, encode(doors.stopRun!.method!.input, { runId: unknown, reason }), status.INVALID_ARGUMENT, "reason");

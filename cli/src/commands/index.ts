@@ -6,6 +6,7 @@ import { healthCommand } from "./health.js";
 import { plotCommand } from "./plot.js";
 import { predictCommand } from "./predict.js";
 import { runCommand } from "./run.js";
+import { setCommand } from "./set.js";
 import { getCommand, listCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
 import { sweepCommand } from "./sweep.js";
 import { trainCommand } from "./train.js";
@@ -22,6 +23,7 @@ export const commands: Command[] = [
   getCommand,
   watchCommand,
   stopCommand,
+  setCommand,
   setLearningRateCommand,
   sweepCommand,
   predictCommand,

@@ -1,4 +1,6 @@
-import { RunState, type RunRecord } from "@mnist/protocol";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import { RunEventKind, RunRecordSchema, RunState, type RunEvent, type RunRecord } from "@mnist/protocol";
 import { checkEta, resolveRunSpec } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
@@ -11,9 +13,9 @@ function oneId(command: string, positionals: string[], extra = ""): string {
   return positionals[0]!;
 }
 
-/** A run record as JSON: protobuf-es messages carry bigints and type names JSON.stringify can't take. */
-export function recordJson(run: RunRecord): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(run, (key, value: unknown) => (key === "$typeName" ? undefined : typeof value === "bigint" ? String(value) : value))) as Record<string, unknown>;
+/** A run record in protobuf's canonical JSON (enum names, RFC 3339 times, 64-bit integers as strings), every field present. */
+export function recordJson(run: RunRecord): JsonValue {
+  return toJson(RunRecordSchema, run, { alwaysEmitImplicit: true });
 }
 
 function describe(run: RunRecord): string {
@@ -27,6 +29,33 @@ export function runsTable(runs: RunRecord[]): string {
     ["run", "name", "state", "network", "epochs", "best val", "test", "eta", "stop reason"],
     runs.map((run) => [run.runId, run.spec?.name ?? "", stateName[run.state], describe(run), run.epochs.length, percent(run.epochs.length ? run.bestValAccuracy : undefined), percent(run.testAccuracy), Number(run.eta.toPrecision(6)), run.stopReason || run.error]),
   );
+}
+
+const eventName: Record<RunEventKind, string> = {
+  [RunEventKind.UNSPECIFIED]: "?",
+  [RunEventKind.LAUNCH]: "launch",
+  [RunEventKind.CHANGE]: "change",
+  [RunEventKind.CONTINUE]: "continue",
+  [RunEventKind.DECAY]: "decay",
+  [RunEventKind.RESTORE]: "restore",
+  [RunEventKind.STOP]: "stop",
+  [RunEventKind.FAIL]: "fail",
+};
+
+/** The audit trail as a table; a stretch of plain continue decisions is one row ("epochs 3-9"). */
+export function eventsTable(events: RunEvent[]): string {
+  const rows: (string | number)[][] = [];
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    let last = i;
+    const plain = (candidate: RunEvent | undefined) => candidate?.kind === RunEventKind.CONTINUE && candidate.reason === "" && candidate.actor === event.actor;
+    if (plain(event)) while (plain(events[last + 1])) last++;
+    const epochs = last > i ? `${event.epoch}-${events[last]!.epoch}` : String(event.epoch);
+    const time = event.time ? timestampDate(event.time).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "";
+    rows.push([time, epochs, eventName[event.kind], event.actor, event.reason, event.detail]);
+    i = last;
+  }
+  return formatTable(["time", "epoch", "event", "by", "reason", "detail"], rows);
 }
 
 export const listCommand: Command = {
@@ -62,6 +91,7 @@ export const getCommand: Command = {
       const printer = new EpochPrinter(false, runId);
       for (const epoch of run.epochs) printer.epoch(epoch);
       process.stdout.write(`${summary(run)}\n`);
+      if (run.events.length > 0) process.stdout.write(`\naudit trail:\n${eventsTable(run.events)}\n`);
       return 0;
     });
   },
@@ -99,7 +129,7 @@ export const stopCommand: Command = {
 
 export const setLearningRateCommand: Command = {
   name: "set-lr",
-  summary: "set a run's learning rate",
+  summary: "set a run's learning rate (as mnistctl set ID eta=ETA)",
   usage: "mnistctl set-lr ID ETA [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags("set-lr", argv, serverFlag, true);

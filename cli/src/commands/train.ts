@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { checkFitsData, loadMnist, saveNetworkJson, setBlasThreads } from "@mnist/core";
 import { createLogger } from "@mnist/runtime";
-import { score, type MonitorFlags } from "@mnist/spec";
+import { score, type ResolvedRunSpec } from "@mnist/spec";
 import { trainLocally, type EpochReport } from "@mnist/training";
 import type { Command } from "../command.js";
 import { FlagReader, parseFlags } from "../flags.js";
@@ -19,8 +19,11 @@ const usage = [
 ].join("\n");
 
 /** The figures an in-process epoch reports, each when --monitor asks for it. */
-function monitored(monitor: MonitorFlags): (figure: EpochFigure) => boolean {
-  return (figure) => (figure === "trainCost" || figure === "trainAccuracy" || figure === "evalCost" || figure === "evalAccuracy") && monitor[figure];
+/** The figures asked for, and the one the stopping rules watch. */
+function monitored({ monitor, stopping }: ResolvedRunSpec): (figure: EpochFigure) => boolean {
+  return (figure) =>
+    (figure === "evalCost" && stopping.metric === "eval-cost") ||
+    ((figure === "trainCost" || figure === "trainAccuracy" || figure === "evalCost" || figure === "evalAccuracy") && monitor[figure]);
 }
 
 async function train(argv: string[]): Promise<number> {
@@ -42,7 +45,7 @@ async function train(argv: string[]): Promise<number> {
   const mnist = loadMnist(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] });
 
   const logger = values.json ? createLogger("mnistctl") : undefined;
-  const shown = epochColumns(monitored(spec.monitor));
+  const shown = epochColumns(monitored(spec));
   if (!logger) process.stdout.write(`${headerLine(shown)}\n`);
   const onEpoch = (report: EpochReport) => {
     if (logger) logger.info(report, "epoch");
@@ -68,7 +71,9 @@ async function train(argv: string[]): Promise<number> {
   if (logger) logger.info(finished, "run finished");
   else {
     process.stdout.write(
-      `best ${spec.evalOn} accuracy ${percent(result.bestAccuracy)} at epoch ${result.bestEpoch}; its test accuracy ${percent(testAccuracy)}\n` +
+      (spec.stopping.metric === "eval-cost"
+        ? `best ${spec.evalOn} cost ${result.best.toFixed(4)} at epoch ${result.bestEpoch} (accuracy ${percent(result.bestAccuracy)}); its test accuracy ${percent(testAccuracy)}\n`
+        : `best ${spec.evalOn} accuracy ${percent(result.bestAccuracy)} at epoch ${result.bestEpoch}; its test accuracy ${percent(testAccuracy)}\n`) +
         `stopped: ${result.stopReason}; ${result.wallSeconds.toFixed(1)} s, ${result.blasThreads} BLAS thread(s)` +
         (values.save === undefined ? "" : `; final network saved to ${values.save}`) +
         "\n",

@@ -40,6 +40,7 @@ export {
 } from "./network.js";
 export {
   createTrainingState,
+  restoreTrainingState,
   trainBatches,
   trainBatchesAsync,
   trainEpoch,

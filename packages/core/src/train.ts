@@ -30,16 +30,20 @@ interface Internals {
 // Keeps the buffers out of the public shape; also tells a state we made from a look-alike.
 const internals = new WeakMap<TrainingState, Internals>();
 
+/** `velocities` checked for a network of `count` parameters; zeros when absent. */
+function checkVelocities(velocities: Float32Array | undefined, count: number, field: string): Float32Array {
+  if (velocities === undefined) return new Float32Array(count);
+  if (!(velocities instanceof Float32Array) || velocities.length !== count) {
+    throw invalidArgument(field, velocities, `a Float32Array of ${count} floats (the parameter count)`);
+  }
+  for (let i = 0; i < velocities.length; i++) if (!Number.isFinite(velocities[i])) throw invalidArgument(`${field}[${i}]`, velocities[i], "a finite number");
+  return velocities;
+}
+
 export function createTrainingState(network: Network, options: { velocities?: Float32Array } = {}): TrainingState {
   const net = checkNetwork(network);
   checkObject("options", options);
-  const count = paramCount(net.spec.sizes);
-  let velocities = options.velocities;
-  if (velocities === undefined) velocities = new Float32Array(count);
-  else if (!(velocities instanceof Float32Array) || velocities.length !== count) {
-    throw invalidArgument("options.velocities", velocities, `a Float32Array of ${count} floats (the parameter count)`);
-  }
-  for (let i = 0; i < velocities.length; i++) if (!Number.isFinite(velocities[i])) throw invalidArgument(`options.velocities[${i}]`, velocities[i], "a finite number");
+  const velocities = checkVelocities(options.velocities, paramCount(net.spec.sizes), "options.velocities");
   // Shares the caller's params buffer (training updates it in place) under the checked spec.
   const state: TrainingState = { network: net, velocities };
   internals.set(state, {
@@ -51,6 +55,21 @@ export function createTrainingState(network: Network, options: { velocities?: Fl
     gatherLabels: new Uint8Array(0),
   });
   return state;
+}
+
+/**
+ * Puts `network`'s parameters and `velocities` (zeros when absent) into the state, in place: where
+ * training goes on from an earlier epoch's checkpoint (restoreBestOnDecay). The shapes must match.
+ */
+export function restoreTrainingState(state: TrainingState, network: Network, velocities?: Float32Array): void {
+  const inside = internalsOf(state);
+  if (inside.busy) throw invalidArgument("state", "in training", "a training state no call is training (trainBatchesAsync has not settled)");
+  const from = checkNetwork(network);
+  const [sizes, expected] = [from.spec.sizes.join(","), state.network.spec.sizes.join(",")];
+  if (sizes !== expected) throw invalidArgument("network.spec.sizes", from.spec.sizes, `the state's sizes [${expected}]`);
+  const restored = checkVelocities(velocities, state.velocities.length, "velocities");
+  state.network.params.set(from.params);
+  state.velocities.set(restored);
 }
 
 function internalsOf(state: TrainingState): Internals {

@@ -16,10 +16,11 @@ export interface ClientTls {
   key?: Buffer;
 }
 
-/** How a client reaches a server: plaintext unless `tls`, and a bearer token sent with every call when `token`. */
+/** How a client reaches a server: plaintext unless `tls`, and a bearer token sent with every call when `token`, with `headers` (metadata) beside it. */
 export interface ClientAccess {
   tls?: ClientTls;
   token?: string;
+  headers?: Record<string, string>;
 }
 
 export function serverCredentials(tls: ServerTls | undefined): ServerCredentials {

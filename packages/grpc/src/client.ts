@@ -38,6 +38,7 @@ export function createClient<S extends DescService>(service: S, address: string,
   const channel = new GrpcClient(address, channelCredentials(access.tls));
   const metadata = () => {
     const entries = new Metadata();
+    for (const [key, value] of Object.entries(access.headers ?? {})) entries.set(key, value);
     if (access.token !== undefined) entries.set("authorization", `Bearer ${access.token}`);
     return entries;
   };

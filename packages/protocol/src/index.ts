@@ -41,8 +41,10 @@ export const epochJsonFields = [
   "trainCost",
   "trainAccuracy",
   "testAccuracy",
+  "testCost",
   "trainSeconds",
   "imagesPerSecond",
+  "restoreEpoch",
 ] as const satisfies readonly (keyof EpochMetrics)[];
 export type EpochJsonField = (typeof epochJsonFields)[number];
 

@@ -1,7 +1,17 @@
 // @mnist/spec: what a run is and how it is steered — the run spec (defaults, validation, limits
 // from the core), the augmentation settings, the early-stopping and learning-rate policy, run
 // states, the seeded draws, and how a network is scored. No augmentation addon, no transport.
-export { decideEpoch, initialPolicyState, type DecisionName, type EpochDecision, type PolicyState } from "./policy.js";
+export {
+  decideEpoch,
+  initialPolicyState,
+  replayDecisions,
+  watched,
+  type DecisionName,
+  type EpochDecision,
+  type EpochFigures,
+  type PolicyState,
+  type ReplayedDecision,
+} from "./policy.js";
 export {
   activationByName,
   checkEta,
@@ -11,8 +21,10 @@ export {
   initByName,
   mnistLimits,
   resolveRunSpec,
+  resolveStopping,
   runDefaults,
   runSpec,
+  stoppingMetricByName,
   type ActivationName,
   type CostName,
   type EvalSetName,
@@ -20,6 +32,7 @@ export {
   type MonitorFlags,
   type ResolvedRunSpec,
   type SpecLimits,
+  type StoppingMetricName,
   type StoppingRules,
 } from "./spec.js";
 export {

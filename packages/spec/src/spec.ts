@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Activation, Cost, EvalSet, Init, RunSpecSchema, type AugmentSpec, type RunSpec } from "@mnist/protocol";
+import { Activation, Cost, EvalSet, Init, RunSpecSchema, StoppingMetric, type AugmentSpec, type RunSpec, type StoppingPolicy } from "@mnist/protocol";
 import { checkAugmentSettings, isIdentity } from "./augment.js";
 import { networkLimits, paramCount, type CostName } from "@mnist/core";
 import { InvalidArgument } from "@mnist/errors";
@@ -17,14 +17,28 @@ export interface MonitorFlags {
   testAccuracy: boolean;
 }
 
+/** The figure on the evaluation data that the stopping rules watch. */
+export type StoppingMetricName = "eval-accuracy" | "eval-cost";
+
 export interface StoppingRules {
-  /** Stop after this many epochs without a new best validation accuracy; 0 = off. */
+  metric: StoppingMetricName;
+  /** Stop after this many epochs without improvement; 0 = off. */
   earlyStopPatience: number;
   /** Multiply eta by decayFactor after this many epochs without improvement; 0 = off. */
   decayAfter: number;
   decayFactor: number;
   /** Stop once eta <= eta0 * minEtaFraction (only with decay on). */
   minEtaFraction: number;
+  /** ... or once eta <= minEta, an absolute floor (0 = none). */
+  minEta: number;
+  /** How much better than the best an epoch must be to count as an improvement. */
+  minDelta: number;
+  /** Epochs after a decay before the decay rule counts again. */
+  cooldown: number;
+  /** No stop or decay before this epoch: plateaus are counted from it. */
+  startFromEpoch: number;
+  /** On each decay, the next epoch trains from the best epoch's weights and velocities. */
+  restoreBestOnDecay: boolean;
 }
 
 /** A run spec with every default applied and every field checked: what the core and the services run. */
@@ -61,6 +75,7 @@ export const runDefaults = {
   monitor: { trainCost: false, trainAccuracy: false, evalCost: false, evalAccuracy: true, testAccuracy: false },
   decayFactor: 0.5,
   minEtaFraction: 1 / 1024,
+  metric: "eval-accuracy",
 } as const;
 
 export interface SpecLimits {
@@ -85,6 +100,11 @@ const costNames: Record<Cost, CostName | undefined> = {
   [Cost.LOG_LIKELIHOOD]: "log-likelihood",
 };
 const initNames: Record<Init, InitName | undefined> = { [Init.UNSPECIFIED]: "default", [Init.DEFAULT]: "default", [Init.LARGE]: "large" };
+const stoppingMetricNames: Record<StoppingMetric, StoppingMetricName | undefined> = {
+  [StoppingMetric.UNSPECIFIED]: runDefaults.metric,
+  [StoppingMetric.EVAL_ACCURACY]: "eval-accuracy",
+  [StoppingMetric.EVAL_COST]: "eval-cost",
+};
 const evalSetNames: Record<EvalSet, EvalSetName | undefined> = {
   [EvalSet.UNSPECIFIED]: "validation",
   [EvalSet.VALIDATION]: "validation",
@@ -99,6 +119,7 @@ export const costByName: Record<CostName, Cost> = {
 };
 export const initByName: Record<InitName, Init> = { default: Init.DEFAULT, large: Init.LARGE };
 export const evalSetByName: Record<EvalSetName, EvalSet> = { validation: EvalSet.VALIDATION, test: EvalSet.TEST };
+export const stoppingMetricByName: Record<StoppingMetricName, StoppingMetric> = { "eval-accuracy": StoppingMetric.EVAL_ACCURACY, "eval-cost": StoppingMetric.EVAL_COST };
 
 function enumName<E extends number, N>(field: string, value: E, names: Record<E, N | undefined>): N {
   const name = names[value];
@@ -154,6 +175,34 @@ function pickMonitor({ trainCost, trainAccuracy, evalCost, evalAccuracy, testAcc
   return { trainCost, trainAccuracy, evalCost, evalAccuracy, testAccuracy };
 }
 
+/** The stopping rules with their defaults applied, each checked; field names are the RunSpec's (`stopping.…`). */
+export function resolveStopping(stopping: StoppingPolicy | undefined, limits: SpecLimits = mnistLimits): StoppingRules {
+  const epochCount = (field: keyof StoppingPolicy & string, value: number) => {
+    checkInteger(`stopping.${field}`, value, 0, limits.maxEpochs);
+    return value;
+  };
+  const decayFactor = stopping?.decayFactor ?? runDefaults.decayFactor;
+  checkRange("stopping.decayFactor", decayFactor, 1e-3, 1, "a factor from 0.001 to less than 1", { maxExclusive: true });
+  const minEtaFraction = stopping?.minEtaFraction ?? runDefaults.minEtaFraction;
+  checkRange("stopping.minEtaFraction", minEtaFraction, 1e-10, 1, "a fraction from 1e-10 to less than 1", { maxExclusive: true });
+  const minEta = stopping?.minEta ?? 0;
+  if (minEta !== 0) checkRange("stopping.minEta", minEta, etaRange.min, etaRange.max, `0 (no floor) or a learning rate from ${etaRange.min} to ${etaRange.max}`);
+  const minDelta = stopping?.minDelta ?? 0;
+  checkRange("stopping.minDelta", minDelta, 0, 1e9, "a margin of at least 0");
+  return {
+    metric: enumName("stopping.metric", stopping?.metric ?? StoppingMetric.UNSPECIFIED, stoppingMetricNames),
+    earlyStopPatience: epochCount("earlyStopPatience", stopping?.earlyStopPatience ?? 0),
+    decayAfter: epochCount("decayAfter", stopping?.decayAfter ?? 0),
+    decayFactor,
+    minEtaFraction,
+    minEta,
+    minDelta,
+    cooldown: epochCount("cooldown", stopping?.cooldown ?? 0),
+    startFromEpoch: epochCount("startFromEpoch", stopping?.startFromEpoch ?? 0),
+    restoreBestOnDecay: stopping?.restoreBestOnDecay ?? false,
+  };
+}
+
 /** Applies the defaults and checks every field; the first bad one throws a InvalidArgument naming it. */
 export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits): ResolvedRunSpec {
   const sizes = resolveSizes(spec.sizes, limits);
@@ -170,15 +219,7 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
   if (spec.nesterov && spec.momentum === 0) throw new InvalidArgument("nesterov", true, "only with a momentum coefficient greater than 0");
   checkInteger("trainLimit", spec.trainLimit, 0, limits.trainingImages);
   if (spec.trainLimit > 0 && miniBatch > spec.trainLimit) throw new InvalidArgument("miniBatch", miniBatch, `at most trainLimit (${spec.trainLimit})`);
-  const stopping = spec.stopping;
-  const earlyStopPatience = stopping?.earlyStopPatience ?? 0;
-  const decayAfter = stopping?.decayAfter ?? 0;
-  checkInteger("stopping.earlyStopPatience", earlyStopPatience, 0, limits.maxEpochs);
-  checkInteger("stopping.decayAfter", decayAfter, 0, limits.maxEpochs);
-  const decayFactor = stopping?.decayFactor ?? runDefaults.decayFactor;
-  checkRange("stopping.decayFactor", decayFactor, 1e-3, 1, "a factor from 0.001 to less than 1", { maxExclusive: true });
-  const minEtaFraction = stopping?.minEtaFraction ?? runDefaults.minEtaFraction;
-  checkRange("stopping.minEtaFraction", minEtaFraction, 1e-10, 1, "a fraction from 1e-10 to less than 1", { maxExclusive: true });
+  const stopping = resolveStopping(spec.stopping, limits);
   return {
     name: spec.name,
     sizes,
@@ -197,7 +238,7 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
     trainLimit: spec.trainLimit,
     evalOn: enumName("evalOn", spec.evalOn, evalSetNames),
     monitor: spec.monitor ? pickMonitor(spec.monitor) : { ...runDefaults.monitor },
-    stopping: { earlyStopPatience, decayAfter, decayFactor, minEtaFraction },
+    stopping,
     augment: resolveAugment(spec.augment),
   };
 }

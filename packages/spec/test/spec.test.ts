@@ -9,7 +9,7 @@ describe("run specs", () => {
     const spec = runSpec({});
     expect(spec).toMatchObject({ sizes: [784, 30, 10], epochs: 30, miniBatch: 10, eta: 0.5, lambda: 0, seed: 1n, activation: "sigmoid", cost: "cross-entropy", init: "default", evalOn: "validation" });
     expect(spec.monitor).toEqual({ trainCost: false, trainAccuracy: false, evalCost: false, evalAccuracy: true, testAccuracy: false });
-    expect(spec.stopping).toEqual({ earlyStopPatience: 0, decayAfter: 0, decayFactor: 0.5, minEtaFraction: 1 / 1024 });
+    expect(spec.stopping).toMatchObject({ metric: "eval-accuracy", earlyStopPatience: 0, decayAfter: 0, decayFactor: 0.5, minEtaFraction: 1 / 1024, restoreBestOnDecay: false });
     expect(spec.augment).toBeUndefined();
   });
 
@@ -51,6 +51,12 @@ describe("run specs", () => {
     [{ stopping: { earlyStopPatience: 1.5 } }, "stopping.earlyStopPatience is 1.5; allowed"],
     [{ stopping: { decayFactor: 1 } }, "stopping.decayFactor is 1; allowed: a factor from 0.001 to less than 1"],
     [{ stopping: { minEtaFraction: 0 } }, "stopping.minEtaFraction is 0; allowed"],
+    [{ stopping: { metric: 3 } }, "stopping.metric is 3; allowed: one of 0, 1, 2"],
+    [{ stopping: { minDelta: -0.01 } }, "stopping.minDelta is -0.01; allowed: a margin of at least 0"],
+    [{ stopping: { minDelta: Number.NaN } }, "stopping.minDelta is NaN; allowed"],
+    [{ stopping: { cooldown: 2.5 } }, "stopping.cooldown is 2.5; allowed: an integer from 0 to 10000"],
+    [{ stopping: { startFromEpoch: 10_001 } }, "stopping.startFromEpoch is 10001; allowed"],
+    [{ stopping: { minEta: -1 } }, "stopping.minEta is -1; allowed: 0 (no floor) or a learning rate from 1e-20 to 1000000"],
     [{ augment: { rotateProbability: 1.5 } }, "augment.rotateProbability is 1.5; allowed: a probability from 0 to 1"],
     [{ augment: { rotateDegrees: 200 } }, "augment.rotateDegrees is 200; allowed: degrees from 0 to 180"],
     [{ augment: { elasticProbability: 1, elasticAlpha: 34 } }, "augment.elasticSigma is 0; allowed: greater than 0 when elastic distortion is on"],

@@ -1,4 +1,4 @@
-import { cloneNetwork, createTrainingState, getBlasThreads, loadMnist, sliceDataset, type Mnist, type Network } from "@mnist/core";
+import { cloneNetwork, createTrainingState, getBlasThreads, loadMnist, restoreTrainingState, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { LocalEpochSource } from "@mnist/stream";
 import { decideEpoch, initialNetwork, initialPolicyState, score, type DecisionName, type ResolvedRunSpec } from "@mnist/spec";
 import { LOCAL_SLICE_EXAMPLES, sliceSizeFor, trainEpochFrom } from "./epochs.js";
@@ -15,6 +15,8 @@ export interface EpochReport {
   evalCost?: number;
   evalAccuracy?: number;
   decision: DecisionName;
+  /** On a decay with restoreBestOnDecay: the epoch the next one starts from. */
+  restoreEpoch?: number;
 }
 
 export interface LocalRunResult {
@@ -23,8 +25,9 @@ export interface LocalRunResult {
   /** The weights of the best epoch on the evaluation data (early stopping's answer). */
   bestNetwork: Network;
   epochs: EpochReport[];
-  /** The epoch with the best accuracy on the evaluation data, and that accuracy. */
+  /** The best epoch on the evaluation data (by the stopping rules' metric), its figure under that metric and its accuracy. */
   bestEpoch: number;
+  best: number;
   bestAccuracy: number;
   stopReason: string;
   etaHistory: { epoch: number; eta: number }[];
@@ -64,6 +67,8 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
   const epochs: EpochReport[] = [];
   let stopReason = "";
   let bestNetwork = cloneNetwork(network);
+  // Only restoreBestOnDecay goes back to them.
+  let bestVelocities: Float32Array | undefined;
   try {
     for (let epoch = 0; !stopReason; epoch++) {
       const eta = policy.eta;
@@ -76,13 +81,17 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
       }
       // The policy always needs the evaluation accuracy; the report shows what was asked for.
       const evaluation = score(network, evalSet, spec);
-      if (spec.monitor.evalCost) report.evalCost = evaluation.cost;
+      if (spec.monitor.evalCost || spec.stopping.metric === "eval-cost") report.evalCost = evaluation.cost;
       if (spec.monitor.evalAccuracy) report.evalAccuracy = evaluation.accuracy;
-      const decided = decideEpoch(policy, spec.stopping, epoch, evaluation.accuracy, spec.epochs);
-      policy = decided.state;
-      if (decided.decision.improved) bestNetwork = cloneNetwork(network);
-      if (decided.decision.decision === "stop") stopReason = decided.decision.reason ?? "stopped";
-      const full: EpochReport = { ...report, decision: decided.decision.decision };
+      const { state: decidedState, decision } = decideEpoch(policy, spec.stopping, epoch, evaluation, spec.epochs);
+      policy = decidedState;
+      if (decision.improved) {
+        bestNetwork = cloneNetwork(network);
+        if (spec.stopping.restoreBestOnDecay) bestVelocities = state.velocities.slice();
+      }
+      if (decision.restoreEpoch !== undefined) restoreTrainingState(state, bestNetwork, bestVelocities);
+      if (decision.decision === "stop") stopReason = decision.reason ?? "stopped";
+      const full: EpochReport = { ...report, decision: decision.decision, ...(decision.restoreEpoch === undefined ? {} : { restoreEpoch: decision.restoreEpoch }) };
       epochs.push(full);
       options.onEpoch?.(full);
     }
@@ -94,6 +103,7 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
     bestNetwork,
     epochs,
     bestEpoch: policy.bestEpoch,
+    best: policy.best,
     bestAccuracy: policy.bestAccuracy,
     stopReason,
     etaHistory: policy.etaHistory,

@@ -1,14 +1,25 @@
-import { bind, GrpcStatusError, notFound, status, statusOf, type ServiceBinding } from "@mnist/grpc";
+import { clone, create } from "@bufbuild/protobuf";
+import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
-import { NetworkChoice, RunService, type EpochProgress, type RunRecord, type RunSpec, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, checkRunId, isTerminal, resolveRunSpec, type SpecLimits } from "@mnist/spec";
+import { Decision, NetworkChoice, RunService, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
+import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
+import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
 
+/** A change to a run's steering, checked: the whole stopping policy in force after it, and/or eta. */
+export interface RunChange {
+  stopping?: StoppingPolicy;
+  eta?: number;
+  /** What changed, as key=value pairs, for the audit trail. */
+  detail: string;
+  reason: string;
+}
+
 /** What the public API asks of the part that places and steers runs. */
 export interface RunControl {
-  stop(run: RunRecord, reason: string): Promise<RunRecord>;
-  setLearningRate(run: RunRecord, eta: number): Promise<RunRecord>;
+  stop(run: RunRecord, reason: string, actor: string): Promise<RunRecord>;
+  update(run: RunRecord, change: RunChange, actor: string): Promise<RunRecord>;
   network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
 }
 
@@ -32,6 +43,35 @@ function checkText(field: string, value: string, maxChars: number): void {
   }
 }
 
+/** Metadata a client may send to name itself in the audit trail (mnistctl sends user@host). */
+export const actorHeader = "x-mnist-actor";
+const maxActorChars = 128;
+
+/** Who made a call, for the audit trail: the name the client sends, and its address. */
+function actorOf(context: CallContext): string {
+  const declared = context.metadata.get(actorHeader)[0];
+  const name = typeof declared === "string" ? declared : "";
+  checkText(actorHeader, name, maxActorChars);
+  return `${name || "anonymous"} (${context.peer})`;
+}
+
+/** What UpdateRun may change: eta, and each field of the stopping policy. */
+const updatablePaths = ["eta", ...StoppingPolicySchema.fields.map((field) => `stopping.${field.name}`)];
+
+/**
+ * The stopping policy in force after the change: the run's current one with the masked fields
+ * taken from the request (an optional field the request leaves unset goes back to its default).
+ */
+function changedStopping(current: StoppingPolicy | undefined, requested: StoppingPolicy | undefined, paths: string[]): StoppingPolicy {
+  const changed = clone(StoppingPolicySchema, current ?? create(StoppingPolicySchema));
+  const source = requested ?? create(StoppingPolicySchema);
+  for (const path of paths) {
+    if (!path.startsWith("stopping.")) continue;
+    const field = StoppingPolicySchema.fields.find((candidate) => `stopping.${candidate.name}` === path)!;
+    (changed as unknown as Record<string, unknown>)[field.localName] = (source as unknown as Record<string, unknown>)[field.localName];
+  }
+  return changed;
+}
 
 function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSpec; eta: number } {
   if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
@@ -44,6 +84,34 @@ function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSp
   }
 }
 
+/** The StoppingRules key of an updatable "stopping.<field>" path. */
+function fieldOf(path: string): keyof StoppingRules {
+  return StoppingPolicySchema.fields.find((field) => `stopping.${field.name}` === path)!.localName as keyof StoppingRules;
+}
+
+/** A stored run's spec, resolved; a record whose spec no longer resolves cannot be steered. */
+function specOf(run: RunRecord): ResolvedRunSpec {
+  try {
+    return resolveRunSpec(run.spec!);
+  } catch (error) {
+    if (!(error instanceof InvalidArgument)) throw error;
+    throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has a spec that does not resolve: ${error.message}`);
+  }
+}
+
+/** What `rules` would have decided on the run's recorded epochs (UpdateRun's dry run). */
+function replay(run: RunRecord, spec: ResolvedRunSpec, rules: StoppingRules) {
+  const figures = run.epochs.map((metrics) => evaluationFigures(metrics, spec));
+  return replayDecisions(spec.eta, rules, figures, spec.epochs).map((decided) => ({
+    epoch: decided.epoch,
+    recorded: run.epochs[decided.epoch]?.decision ?? Decision.UNSPECIFIED,
+    replayed: decisionOf[decided.decision],
+    eta: decided.eta,
+    restoreEpoch: decided.restoreEpoch,
+    reason: decided.reason ?? "",
+  }));
+}
+
 /** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
 export function runService(store: RunStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
@@ -53,9 +121,9 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
     return run;
   };
   return bind(RunService, {
-    async launchRun(request) {
+    async launchRun(request, context) {
       const { spec, eta } = checkSpec(request.spec, limits);
-      const run = await store.create(spec, eta);
+      const run = await store.create(spec, eta, actorOf(context));
       return { runId: run.runId, state: run.state };
     },
     async getRun({ runId }) {
@@ -90,17 +158,41 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
         context.signal.removeEventListener("abort", cancel);
       }
     },
-    async stopRun({ runId, reason }) {
+    async stopRun({ runId, reason }, context) {
       checkText("reason", reason, maxReasonChars);
+      const actor = actorOf(context);
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.stop(run, reason || "stopped by request") };
+      return { run: await control.stop(run, reason || "stopped by request", actor) };
     },
-    async setLearningRate({ runId, eta }) {
+    async setLearningRate({ runId, eta }, context) {
       checkEta("eta", eta);
+      const actor = actorOf(context);
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.setLearningRate(run, eta) };
+      return { run: await control.update(run, { eta, detail: `eta=${eta}`, reason: "" }, actor) };
+    },
+    async updateRun({ runId, stopping, eta, updateMask, dryRun, reason }, context) {
+      checkRunId(runId);
+      checkText("reason", reason, maxReasonChars);
+      const actor = actorOf(context);
+      const paths = updateMask?.paths ?? [];
+      if (paths.length === 0) throw invalidArgument("update_mask.paths", paths, `one or more of ${updatablePaths.join(", ")}`);
+      paths.forEach((path, index) => {
+        if (!updatablePaths.includes(path)) throw invalidArgument(`update_mask.paths[${index}]`, path, `one of ${updatablePaths.join(", ")}`);
+      });
+      if (paths.includes("eta")) checkEta("eta", eta);
+      // The request's own values first, whatever the run: each is checked on its own.
+      resolveStopping(changedStopping(undefined, stopping, paths), limits);
+      const run = await existing(runId);
+      if (!dryRun && isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
+      const spec = specOf(run);
+      const policy = changedStopping(run.stopping ?? run.spec?.stopping, stopping, paths);
+      const rules = resolveStopping(policy, limits);
+      const detail = paths.map((path) => (path === "eta" ? `eta=${eta}` : `${path.slice("stopping.".length)}=${String(rules[fieldOf(path)])}`)).join(", ");
+      if (dryRun) return { run, replay: replay(run, spec, rules) };
+      const change: RunChange = { detail, reason, ...(paths.some((path) => path.startsWith("stopping.")) ? { stopping: policy } : {}), ...(paths.includes("eta") ? { eta } : {}) };
+      return { run: await control.update(run, change, actor) };
     },
     async getNetwork({ runId, choice }) {
       if (choice !== NetworkChoice.UNSPECIFIED && choice !== NetworkChoice.BEST && choice !== NetworkChoice.LAST) {

@@ -5,6 +5,7 @@ import { isTerminal } from "@mnist/spec";
 import { randomBytes } from "node:crypto";
 import { kvKeys, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
+import { addEvent, RunEventKind } from "./audit.js";
 
 export const runsBucket = "runs";
 
@@ -70,8 +71,10 @@ export class RunStore {
     await this.following;
   }
 
-  async create(spec: RunSpec, eta: number): Promise<RunRecord> {
+  /** A new queued run; `actor` (who launched it) opens its audit trail. */
+  async create(spec: RunSpec, eta: number, actor: string): Promise<RunRecord> {
     const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }] });
+    addEvent(record, RunEventKind.LAUNCH, 0, { actor });
     this.note(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
     return record;
   }

@@ -5,33 +5,21 @@ import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Netw
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { decideEpoch, isTerminal, resolveRunSpec, score, type DecisionName, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/spec";
+import { decideEpoch, isTerminal, resolveRunSpec, score, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/spec";
 import type { NatsConnection } from "nats";
+import { addEvent, evaluatorActor, RunEventKind } from "./audit.js";
 import type { PlacementEvents } from "./placement.js";
-import type { RunControl } from "./run-service.js";
+import { decisionName, decisionOf, evaluationFigures, policyOf, rulesOf } from "./policy-record.js";
+import type { RunChange, RunControl } from "./run-service.js";
 import type { RunStore } from "./run-store.js";
 import type { TrainerClients } from "./trainer-clients.js";
-
-const decisionOf: Record<DecisionName, Decision> = { continue: Decision.CONTINUE, "decay-eta": Decision.DECAY_ETA, stop: Decision.STOP };
-const decisionName: Partial<Record<Decision, DecisionName>> = { [Decision.CONTINUE]: "continue", [Decision.DECAY_ETA]: "decay-eta", [Decision.STOP]: "stop" };
-
-/** The policy's memory, kept in the run record so a restarted evaluator decides the same way. */
-export function policyOf(record: RunRecord, spec: ResolvedRunSpec): PolicyState {
-  const started = record.epochs.length > 0;
-  return {
-    eta0: spec.eta,
-    eta: record.eta || spec.eta,
-    bestAccuracy: started ? record.bestValAccuracy : -Infinity,
-    bestEpoch: started ? record.bestEpoch : -1,
-    lastDecayEpoch: record.lastDecayEpoch ?? -1,
-    etaHistory: record.etaHistory.length > 0 ? record.etaHistory.map(({ epoch, eta }) => ({ epoch, eta })) : [{ epoch: 0, eta: spec.eta }],
-  };
-}
 
 function wallSeconds(record: RunRecord): number {
   const from = record.startedAt ?? record.createdAt;
   return from ? (Date.now() - timestampDate(from).getTime()) / 1000 : 0;
 }
+
+const eventOf = { continue: RunEventKind.CONTINUE, "decay-eta": RunEventKind.DECAY, stop: RunEventKind.STOP } as const;
 
 /** A stop's final figure: the best epoch's test accuracy (undefined when its checkpoint is unreadable). */
 interface TestScore {
@@ -44,7 +32,11 @@ interface TestScore {
  * schedule's state and, on a stop, the final fields.
  */
 function recordEpoch(record: RunRecord, metrics: EpochMetrics, policy: PolicyState, decision: EpochDecision, blasThreads: number, test: TestScore | undefined): void {
-  record.epochs.push(create(EpochMetricsSchema, { ...metrics, decision: decisionOf[decision.decision] }));
+  const epoch = metrics.epoch;
+  record.epochs.push(create(EpochMetricsSchema, { ...metrics, decision: decisionOf[decision.decision], restoreEpoch: decision.restoreEpoch }));
+  const reason = decision.reason ?? (decision.improved ? "new best" : "");
+  addEvent(record, eventOf[decision.decision], epoch, { reason, detail: decision.decision === "decay-eta" ? `eta=${policy.eta}` : "" });
+  if (decision.restoreEpoch !== undefined) addEvent(record, RunEventKind.RESTORE, epoch, { reason: "restore_best_on_decay", detail: `epoch=${decision.restoreEpoch}` });
   record.bestEpoch = policy.bestEpoch;
   record.bestValAccuracy = policy.bestAccuracy;
   record.eta = policy.eta;
@@ -92,7 +84,7 @@ export class Steering implements RunControl, PlacementEvents {
     if (epoch > record.epochs.length) return this.rejections.reject("checkpoints", "out-of-order", { run: runId, epoch, expected: record.epochs.length });
     if (isTerminal(record.state)) return this.tellTrainer(record, epoch, Decision.STOP);
     if (announcement.error) {
-      await this.finish(record, RunState.FAILED, `training failed in epoch ${epoch}: ${announcement.error}`, { error: announcement.error });
+      await this.finish(record, RunState.FAILED, `training failed in epoch ${epoch}: ${announcement.error}`, evaluatorActor, { error: announcement.error });
       return;
     }
     // Seen before (an evaluator restart, a resumed trainer): repeat the recorded decision.
@@ -142,8 +134,9 @@ export class Steering implements RunControl, PlacementEvents {
       let testNeeded: number | undefined;
       const record = await this.store.update(runId, (latest) => {
         if (isTerminal(latest.state) || latest.epochs.some((known) => known.epoch === epoch)) return false;
-        const before = policyOf(latest, spec);
-        const { state: policy, decision } = decideEpoch(before, spec.stopping, epoch, metrics.valAccuracy!, spec.epochs);
+        const rules = rulesOf(latest, spec);
+        const before = policyOf(latest, spec, rules);
+        const { state: policy, decision } = decideEpoch(before, rules, epoch, evaluationFigures(metrics, spec), spec.epochs);
         if (decision.decision === "stop" && test?.epoch !== policy.bestEpoch) {
           testNeeded = policy.bestEpoch;
           return false;
@@ -196,7 +189,11 @@ export class Steering implements RunControl, PlacementEvents {
       if (spec.monitor.trainCost) metrics.trainCost = train.cost;
       if (spec.monitor.trainAccuracy) metrics.trainAccuracy = train.accuracy;
     }
-    if (spec.monitor.testAccuracy || spec.evalOn === "test") metrics.testAccuracy = score(network, this.mnist.test, spec).accuracy;
+    if (spec.monitor.testAccuracy || spec.evalOn === "test") {
+      const test = score(network, this.mnist.test, spec);
+      metrics.testAccuracy = test.accuracy;
+      if (spec.evalOn === "test") metrics.testCost = test.cost;
+    }
     return metrics;
   }
 
@@ -230,10 +227,12 @@ export class Steering implements RunControl, PlacementEvents {
   private async tellTrainer(run: RunRecord, epoch: number, decision?: Decision): Promise<void> {
     const holder = this.trainers.find(run.trainerId);
     if (!holder) return;
-    const verdict = decision ?? run.epochs.find((metrics) => metrics.epoch === epoch)?.decision;
+    const recorded = run.epochs.find((metrics) => metrics.epoch === epoch);
+    const verdict = decision ?? recorded?.decision;
     if (verdict === undefined) return;
     try {
-      await this.clients.of(holder).decide({ runId: run.runId, epoch, decision: verdict, eta: run.eta, reason: run.stopReason }, { timeoutMs: 5_000 });
+      const restoreEpoch = verdict === Decision.STOP ? undefined : recorded?.restoreEpoch;
+      await this.clients.of(holder).decide({ runId: run.runId, epoch, decision: verdict, eta: run.eta, reason: run.stopReason, restoreEpoch }, { timeoutMs: 5_000 });
       this.delivered.set(run.runId, `${epoch}@${holder.trainerId}`);
     } catch (error) {
       if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
@@ -264,15 +263,16 @@ export class Steering implements RunControl, PlacementEvents {
 
   /** Ends a run that cannot be trained, with the reason in its record. */
   async fail(run: RunRecord, reason: string): Promise<RunRecord> {
-    return this.finish(run, RunState.FAILED, reason, { error: reason });
+    return this.finish(run, RunState.FAILED, reason, evaluatorActor, { error: reason });
   }
 
-  private async finish(record: RunRecord, state: RunState, reason: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
+  private async finish(record: RunRecord, state: RunState, reason: string, actor: string, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
     const testAccuracy = record.epochs.length > 0 ? await this.finalTestAccuracy(record) : undefined;
     const updated =
       (await this.store.update(record.runId, (current) => {
         if (isTerminal(current.state)) return false;
         Object.assign(current, extra);
+        addEvent(current, state === RunState.FAILED ? RunEventKind.FAIL : RunEventKind.STOP, current.epochs.length, { actor, reason });
         current.state = state;
         current.stopReason = reason;
         current.testAccuracy = testAccuracy;
@@ -295,8 +295,8 @@ export class Steering implements RunControl, PlacementEvents {
     return this.testAccuracy(record.runId, record.bestEpoch, spec);
   }
 
-  async stop(run: RunRecord, reason: string): Promise<RunRecord> {
-    const updated = await this.finish(run, RunState.STOPPED, reason);
+  async stop(run: RunRecord, reason: string, actor: string): Promise<RunRecord> {
+    const updated = await this.finish(run, RunState.STOPPED, reason, actor);
     const holder = run.state === RunState.RUNNING ? this.trainers.find(run.trainerId) : undefined;
     if (holder) {
       await this.clients
@@ -308,19 +308,31 @@ export class Steering implements RunControl, PlacementEvents {
   }
 
   /**
-   * The new rate travels with the next decision, so the schedule stays in step: a running run's
-   * current epoch keeps its rate and the change applies from the epoch after it; a run that has
-   * not started yet starts with it.
+   * Changes the run's stopping rules and/or eta, with an entry in its audit trail. The rules apply
+   * from the next decision on (the epoch in training is judged by them). The new rate travels
+   * with the next decision, so the schedule stays in step: a running run's current epoch keeps its
+   * rate and the change applies from the epoch after it; a run that has not started yet starts with it.
    */
-  async setLearningRate(run: RunRecord, eta: number): Promise<RunRecord> {
-    const from = run.state === RunState.RUNNING ? run.epochs.length + 1 : run.epochs.length;
+  async update(run: RunRecord, change: RunChange, actor: string): Promise<RunRecord> {
+    let ended = false;
     const updated = await this.store.update(run.runId, (current) => {
-      current.eta = eta;
-      current.etaHistory = [...current.etaHistory.filter((change) => change.epoch < from), { $typeName: "mnist.v1.EtaChange", epoch: from, eta }];
-      if (from === 0 && current.spec) current.spec.eta = eta;
+      if (isTerminal(current.state)) {
+        ended = true;
+        return false;
+      }
+      if (change.stopping) current.stopping = change.stopping;
+      const { eta } = change;
+      if (eta !== undefined) {
+        const from = current.state === RunState.RUNNING ? current.epochs.length + 1 : current.epochs.length;
+        current.eta = eta;
+        current.etaHistory = [...current.etaHistory.filter((known) => known.epoch < from), { $typeName: "mnist.v1.EtaChange", epoch: from, eta }];
+        if (from === 0 && current.spec) current.spec.eta = eta;
+      }
+      addEvent(current, RunEventKind.CHANGE, current.epochs.length, { actor, reason: change.reason, detail: change.detail });
     });
-    this.logger.info({ run: run.runId, eta, fromEpoch: from }, "learning rate set");
-    return updated ?? run;
+    if (ended || !updated) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has already ended`);
+    this.logger.info({ run: run.runId, change: change.detail, actor, reason: change.reason || undefined }, "run changed");
+    return updated;
   }
 
   async network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }> {

@@ -54,7 +54,7 @@ describe("two evaluators writing the same run record", () => {
   });
 
   it("loses no update: a compare-and-set that lost the race (JetStream's wrong-last-sequence) is applied again to the fresher record", async () => {
-    const run = await a.store.create(spec, 0.5);
+    const run = await a.store.create(spec, 0.5, "a test");
     const writes = Array.from({ length: 24 }, (_, i) =>
       (i % 2 ? a : b).store.update(run.runId, (record) => {
         record.etaHistory.push({ $typeName: "mnist.v1.EtaChange", epoch: i + 1, eta: i });
@@ -66,7 +66,7 @@ describe("two evaluators writing the same run record", () => {
   });
 
   it("records an epoch once when both handle its announcement at the same time, with the same decision as one alone", async () => {
-    const run = await a.store.create(spec, 0.5);
+    const run = await a.store.create(spec, 0.5, "a test");
     await a.store.update(run.runId, (record) => {
       record.state = RunState.RUNNING;
       record.trainerId = "trainer-t";
@@ -87,7 +87,7 @@ describe("two evaluators writing the same run record", () => {
   });
 
   it("decides on the rate a SetLearningRate wrote while the epoch was being scored", async () => {
-    const run = await a.store.create(create(RunSpecSchema, { ...specInit, stopping: { decayAfter: 1 } }), 0.5);
+    const run = await a.store.create(create(RunSpecSchema, { ...specInit, stopping: { decayAfter: 1 } }), 0.5, "a test");
     await a.store.update(run.runId, (record) => {
       record.state = RunState.RUNNING;
       record.trainerId = "trainer-t";
@@ -97,7 +97,7 @@ describe("two evaluators writing the same run record", () => {
       publishCheckpoint(a.nats, create(RunCheckpointSchema, { runId: run.runId, epoch, eta: 0.5, state: encodeCheckpoint(network), trainSeconds: 1, imagesPerSecond: 1_000 }), "trainer-t");
     await a.steering.handle(await publish(0));
     // The other evaluator sets η = 0.2 from epoch 2 on; epoch 1 (no better than 0: the same weights) then halves that rate, not 0.5.
-    await b.steering.setLearningRate((await b.store.get(run.runId))!, 0.2);
+    await b.steering.update((await b.store.get(run.runId))!, { eta: 0.2, detail: "eta=0.2", reason: "" }, "a test");
     await a.steering.handle(await publish(1));
     const record = (await a.store.get(run.runId))!;
     expect(record.epochs.map((epoch) => epoch.decision)).toEqual([Decision.CONTINUE, Decision.DECAY_ETA]);

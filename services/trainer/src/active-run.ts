@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { announceFailure, LeaseLostError, progressIntervalMs, publishCheckpoint, publishProgress, retryWhileTransient, throttled } from "@mnist/cluster";
-import { encodeCheckpoint, getBlasThreads, type TrainingState } from "@mnist/core";
+import { announceFailure, checkpointObjectName, LeaseLostError, progressIntervalMs, publishCheckpoint, publishProgress, readCheckpoint, retryWhileTransient, throttled } from "@mnist/cluster";
+import { decodeCheckpoint, encodeCheckpoint, getBlasThreads, restoreTrainingState, type TrainingState } from "@mnist/core";
 import type { EpochSource } from "@mnist/stream";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
@@ -151,9 +151,22 @@ export class ActiveRun {
       this.log.info({ run: this.runId, epoch, reason: verdict.reason }, "run stopped by the evaluator");
       return false;
     }
+    if (verdict.restoreEpoch !== undefined) await this.restore(verdict.restoreEpoch);
     this.eta = verdict.eta;
     this.epoch = epoch + 1;
     return true;
+  }
+
+  /** Puts an earlier epoch's weights and velocities (its checkpoint, which the evaluator keeps for the best epoch) back in training. */
+  private async restore(epoch: number): Promise<void> {
+    const name = checkpointObjectName(this.runId, epoch);
+    const checkpoint = await retryWhileTransient(() => readCheckpoint(this.context.nats, name), this.abort.signal, (error, attempt) =>
+      this.log.warn({ run: this.runId, epoch, attempt, err: error }, "checkpoint to restore not read yet; trying again"),
+    );
+    if (!checkpoint) throw new Error(`checkpoint ${name} to restore is gone`);
+    const { network, velocities } = decodeCheckpoint(checkpoint.state, `checkpoint ${name}`);
+    restoreTrainingState(this.start.state, network, velocities);
+    this.log.info({ run: this.runId, epoch: this.epoch, restoredEpoch: epoch }, "restored the best epoch's weights");
   }
 
   private unpaused(): Promise<void> {

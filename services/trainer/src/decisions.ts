@@ -4,6 +4,8 @@ export interface EpochVerdict {
   decision: Decision;
   eta: number;
   reason: string;
+  /** Train on from this epoch's checkpoint (restoreBestOnDecay). */
+  restoreEpoch?: number;
 }
 
 /**

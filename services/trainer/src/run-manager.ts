@@ -3,7 +3,7 @@ import { createTrainingState, decodeCheckpoint, getBlasThreads } from "@mnist/co
 import { NatsEpochSource } from "@mnist/stream";
 import { GrpcStatusError, notFound, status } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
-import { Decision, type RunSpec } from "@mnist/protocol";
+import { Decision, type DecideRequest, type RunSpec } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
 import { etaRange, initialNetwork, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
 import { NATS_SLICE_EXAMPLES, sliceSizeFor } from "@mnist/training";
@@ -175,18 +175,21 @@ export class RunManager {
   }
 
   /** The request's own faults first (INVALID_ARGUMENT whatever the run), then the run's (NOT_FOUND, OUT_OF_RANGE). */
-  decide(runId: string, epoch: number, decision: Decision, eta: number, reason: string): void {
+  decide({ runId, epoch, decision, eta, reason, restoreEpoch }: Omit<DecideRequest, "$typeName">): void {
     if (decision !== Decision.CONTINUE && decision !== Decision.DECAY_ETA && decision !== Decision.STOP) {
       throw invalidArgument("decision", decision, "CONTINUE (1), DECAY_ETA (2) or STOP (3)");
     }
     if (decision !== Decision.STOP) checkEta(eta);
+    if (restoreEpoch !== undefined && (decision !== Decision.DECAY_ETA || restoreEpoch > epoch)) {
+      throw invalidArgument("restoreEpoch", restoreEpoch, `absent, or with DECAY_ETA an epoch up to the decided one (${epoch})`);
+    }
     const run = this.get(runId);
     // The evaluator decides on epochs the run has trained (run.epoch is the one in training or
     // awaiting its decision). A later epoch cannot come from it, and would wait in the mailbox for ever.
     if (epoch > run.epoch) {
       throw new GrpcStatusError(status.OUT_OF_RANGE, `epoch is ${epoch}; allowed: an epoch run ${runId} has trained (it is at epoch ${run.epoch})`);
     }
-    run.mailbox.deliver(epoch, { decision, eta, reason });
+    run.mailbox.deliver(epoch, { decision, eta, reason, restoreEpoch });
   }
 
   setLearningRate(runId: string, eta: number): void {

@@ -9,8 +9,8 @@ export function trainerService(manager: RunManager, maxRuns: number): ServiceBin
     async startRun({ runId, spec }) {
       return { trainerId: manager.trainerId, startEpoch: await manager.start(checkRunId(runId), spec) };
     },
-    async decide({ runId, epoch, decision, eta, reason }) {
-      manager.decide(checkRunId(runId), epoch, decision, eta, reason);
+    async decide(request) {
+      manager.decide({ ...request, runId: checkRunId(request.runId) });
       return {};
     },
     async setLearningRate({ runId, eta }) {
