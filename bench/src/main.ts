@@ -9,6 +9,7 @@ import { defaultDataDir, loadMnist } from "@mnist/core";
 import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from "./core-bench.js";
 import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
 import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
+import { renderSweepReport, runSweepBench } from "./sweep.js";
 import { limitsParagraph, renderPipelineReport, runPipeline } from "./pipeline.js";
 import { goalsOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
@@ -28,6 +29,9 @@ commands:
   parallel-runs
                a sweep of runs on one trainer holding 1 run at a time, then 2 (TRAINER_MAX_RUNS):
                wall time, speed-up, each run against its in-process twin
+  sweep        a 27-trial random search over eta, lambda and hidden size on 10,000 images, with ASHA
+               and without a scheduler, on a local cluster with 2 trainers: trainer-epochs, wall time,
+               the best trial each finds
   augment-scaling
                images/s of 1 .. N augment replicas (separate processes) feeding one consumer over
                NATS, per transform, beside the kernels alone on one core
@@ -82,7 +86,7 @@ if (values.help) {
   process.exit(0);
 }
 const command = positionals[0];
-const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs", "pipeline"];
+const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs", "pipeline", "sweep"];
 if (positionals.length !== 1 || !commandNames.includes(command!)) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -214,7 +218,23 @@ async function pipeline(): Promise<void> {
   emit([renderPipelineReport(rows, header), "", parallelSection, "", limitsParagraph(rows, parallel)].join("\n"), { rows, parallel }, { jsonBeside: true });
 }
 
-const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline } as const;
+async function sweep(): Promise<void> {
+  warnIfBusy(log);
+  const options = { trials: values.quick ? 9 : 27, epochs: values.quick ? 9 : 27, trainLimit: 10_000, trainers: 2, gracePeriod: 1, reductionFactor: 3, seed: 1n, log };
+  const report = await runSweepBench(options);
+  const machine = machineInfo(argv);
+  const header = [
+    "# Sweeps that stop bad trials early: ASHA against no scheduler",
+    "",
+    ...machineLines(machine),
+    `- ${options.trials} trials of a random search (sweep seed ${options.seed}): η and λ log-uniform in [0.01, 10], hidden layer of 10, 30 or 100; [784,h,10], sigmoid, cross-entropy, m=10, ${options.epochs} epochs of the first ${options.trainLimit.toLocaleString("en")} training images, seed 1, no stopping rules of the trials' own`,
+    `- each arm on a fresh local cluster as \`mnistctl up\` starts it (nats-server, 1 augment replica, ${options.trainers} trainers holding one run each, the evaluator), all on these cores, TRAINER_BLAS_THREADS=1; launched with LaunchSweep (\`mnistctl sweep --scheduler …\`)`,
+    `- ASHA: grace period ${options.gracePeriod}, reduction factor ${options.reductionFactor} (rungs at ${[1, 3, 9].filter((rung) => rung < options.epochs).join(", ")} epochs); a trial at a rung goes on when its validation accuracy is in the top 1/${options.reductionFactor} of the trials there before it (Ray Tune's AsyncHyperBandScheduler); which trials reach a rung first depends on timing, so repeated runs can stop different trials`,
+  ].join("\n");
+  emit(renderSweepReport(report, header), report);
+}
+
+const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline, sweep } as const;
 try {
   await commands[command as keyof typeof commands]();
 } catch (error) {

@@ -6,6 +6,8 @@ import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkpointsBucket, latestCheckpointName } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
+import { createClient } from "@mnist/grpc";
+import { RunService, TrainerService } from "@mnist/protocol";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
@@ -78,13 +80,37 @@ describe("recovery", () => {
     expect(await lastWeights(c, runId)).toBe(sha(local.network.params));
   });
 
+  it("finishes a run whose trainer took it from an evaluator that died before recording it", async () => {
+    cluster = await startCluster({ trainers: 0 });
+    const c = cluster;
+    // Queued: no trainer yet. Then the evaluator dies, a trainer comes, and the run is started on
+    // it as that evaluator had begun to (StartRun went through, the record still says queued).
+    const runId = await launch(c);
+    const { run } = await createClient(RunService, c.server).getRun({ runId });
+    c.evaluator.child.kill("SIGKILL");
+    await c.evaluator.exited;
+    const trainerService = await c.startTrainer();
+    const trainer = createClient(TrainerService, trainerService.address);
+    expect((await trainer.startRun({ runId, spec: run!.spec })).startEpoch).toBe(0);
+    trainer.close();
+    await waitForLog(trainerService, (line) => line.msg === "epoch trained" && line.run === runId && line.epoch === 0);
+    // Its successor finds the run queued on a trainer that is full with it: it places it there.
+    await c.startEvaluator();
+    const watched = await c.cli(["watch", runId, "--json"]);
+    expect(jsonLines(watched.stdout).at(-1)).toMatchObject({ state: "finished", stopReason: "completed 6 epochs", epochs: 6 });
+    const local = await trainLocally(spec, { mnist });
+    expect(await lastWeights(c, runId)).toBe(sha(local.network.params));
+  });
+
   it("queues a sweep of 4 runs on one trainer and finishes all of them, ranked by validation accuracy", async () => {
     cluster = await startCluster();
     const c = cluster;
     const result = await c.cli(["sweep", "--eta", "0.1,1", "--lambda", "0,2", "--train-limit", "2000", "--epochs", "2", "--json"]);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    const rows = jsonLines(result.stdout);
+    const lines = jsonLines(result.stdout);
+    expect(lines.at(-1)).toMatchObject({ msg: "sweep finished", scheduler: "none", runs: 4, trainerEpochs: 8, stoppedByScheduler: 0 });
+    const rows = lines.slice(0, -1);
     expect(rows).toHaveLength(4);
     expect(rows.map((row) => row.state)).toEqual(["finished", "finished", "finished", "finished"]);
     expect(rows.map((row) => row.rank)).toEqual([1, 2, 3, 4]);

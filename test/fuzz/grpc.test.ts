@@ -22,15 +22,18 @@ import {
   Health,
   LaunchRunRequestSchema,
   LaunchRunResponseSchema,
+  LaunchSweepRequestSchema,
+  LaunchSweepResponseSchema,
   NetworkChoice,
   RunCheckpointSchema,
   RunService,
   RunSpecSchema,
   RunState,
+  Scheduler,
   StartRunRequestSchema,
   TrainerService,
 } from "@mnist/protocol";
-import { resolveRunSpec } from "@mnist/spec";
+import { resolveRunSpec, resolveScheduler } from "@mnist/spec";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
 import { Draw } from "../harness/draw.js";
@@ -250,6 +253,9 @@ async function send(door: Door, body: Uint8Array, kind: string): Promise<Outcome
     const { runId } = fromBinary(LaunchRunResponseSchema, outcome.response!);
     await runs.stopRun({ runId, reason: "launched by the fuzzer" });
   }
+  if (outcome.code === status.OK && door.method?.parent === RunService && door.method.name === "LaunchSweep") {
+    for (const runId of fromBinary(LaunchSweepResponseSchema, outcome.response!).runIds) await runs.stopRun({ runId, reason: "launched by the fuzzer" });
+  }
   if (outcome.code === status.OK && door.method?.parent === TrainerService && door.method.name === "StartRun") {
     const { runId } = fromBinary(StartRunRequestSchema, body);
     if (runId !== holder) await trainer.stopTraining({ runId, reason: "started by the fuzzer" });
@@ -262,6 +268,17 @@ function launchable(body: Uint8Array): boolean {
   try {
     const { spec } = fromBinary(LaunchRunRequestSchema, body);
     return spec !== undefined && (resolveRunSpec(spec), true);
+  } catch {
+    return false;
+  }
+}
+
+/** A body LaunchSweep would accept: real runs, left out of the barrage as launchable LaunchRun bodies are. */
+function sweepLaunchable(body: Uint8Array): boolean {
+  try {
+    const { specs, scheduler } = fromBinary(LaunchSweepRequestSchema, body);
+    resolveScheduler(scheduler);
+    return specs.length > 0 && specs.every((spec) => (resolveRunSpec(spec), true));
   } catch {
     return false;
   }
@@ -303,6 +320,12 @@ function evaluatorDoors(): Record<string, Door> {
         reason: "fuzz",
       })),
       getNetwork: ids.map((runId) => ({ runId, choice: NetworkChoice.LAST })),
+      // Refused whole: a trial's spec is wrong, or the scheduler's (mutations of these, some accepted, are undone as launches are).
+      launchSweep: [
+        { name: "fuzz", specs: [tiny, { ...tiny, eta: Number.NaN }], scheduler: { kind: Scheduler.ASHA, gracePeriod: 1, reductionFactor: 3 } },
+        { name: "fuzz", specs: [tiny], scheduler: { kind: Scheduler.MEDIAN, reductionFactor: 1 } },
+      ],
+      getSweep: [{ sweepId: "sweep-zzzzzzzz-000000" }],
     }).map((door) => [door.method!.localName, door]),
   );
 }
@@ -415,7 +438,7 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
     }
   });
 
-  it("GetRun, WatchRun, StopRun, SetLearningRate, UpdateRun, GetNetwork: unknown and garbage ids, bad values, ended runs", async () => {
+  it("GetRun, WatchRun, StopRun, SetLearningRate, UpdateRun, LaunchSweep, GetSweep, GetNetwork: unknown and garbage ids, bad values, ended runs", async () => {
     const doors = evaluatorDoors();
     for (const [runId, code] of badIds) {
       const field = code === status.INVALID_ARGUMENT ? "runId" : undefined;
@@ -425,6 +448,24 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
       await expectRefused(doors.setLearningRate!, encode(doors.setLearningRate!.method!.input, { runId, eta: 0.1 }), code, field);
       await expectRefused(doors.getNetwork!, encode(doors.getNetwork!.method!.input, { runId }), code, field);
       await expectRefused(doors.updateRun!, encode(doors.updateRun!.method!.input, { runId, eta: 0.1, updateMask: { paths: ["eta"] } }), code, field);
+    }
+    // LaunchSweep refuses the whole sweep for one bad trial or a bad scheduler, naming which; GetSweep as GetRun.
+    const sweep = (init: object) => encode(doors.launchSweep!.method!.input, { name: "fuzz", specs: [tiny], ...init });
+    await expectRefused(doors.launchSweep!, sweep({ specs: [] }), status.INVALID_ARGUMENT, "specs");
+    await expectRefused(doors.launchSweep!, sweep({ specs: Array(1_001).fill(tiny) }), status.INVALID_ARGUMENT, "specs");
+    await expectRefused(doors.launchSweep!, sweep({ specs: [tiny, { ...tiny, eta: Number.NaN }] }), status.INVALID_ARGUMENT, "specs[1].eta");
+    await expectRefused(doors.launchSweep!, sweep({ specs: [tiny, tiny, { ...tiny, sizes: [784, 0, 10] }] }), status.INVALID_ARGUMENT, "specs[2].sizes[1]");
+    for (const [scheduler, field] of [
+      [{ kind: 7 }, "scheduler.kind"],
+      [{ kind: Scheduler.ASHA, reductionFactor: 1 }, "scheduler.reductionFactor"],
+      [{ kind: Scheduler.ASHA, gracePeriod: 0 }, "scheduler.gracePeriod"],
+      [{ kind: Scheduler.MEDIAN, minSamples: u32max }, "scheduler.minSamples"],
+    ] as const) {
+      await expectRefused(doors.launchSweep!, sweep({ scheduler }), status.INVALID_ARGUMENT, field);
+    }
+    await expectRefused(doors.launchSweep!, sweep({ name: "x\u001b[2J" }), status.INVALID_ARGUMENT, "name");
+    for (const [sweepId, code] of badIds) {
+      await expectRefused(doors.getSweep!, encode(doors.getSweep!.method!.input, { sweepId }), code, code === status.INVALID_ARGUMENT ? "sweepId" : undefined);
     }
     // UpdateRun's own values are refused whatever the run, each naming its field.
     const update = (init: object) => encode(doors.updateRun!.method!.input, { runId: "run-does-not-exist", ...init });
@@ -546,7 +587,7 @@ describe("a barrage of random and mutated requests at every method", () => {
         const door = draw.int(10) === 0 ? draw.pick(sideDoors) : draw.pick(doors);
         const random = draw.int(2) === 0;
         const body = random ? draw.randomBody() : draw.mutate(draw.pick(door.seeds));
-        if (door.method?.parent === RunService && door.method.name === "LaunchRun" && launchable(body)) {
+        if (door.method?.parent === RunService && ((door.method.name === "LaunchRun" && launchable(body)) || (door.method.name === "LaunchSweep" && sweepLaunchable(body)))) {
           skipped++;
           continue;
         }
@@ -569,7 +610,7 @@ describe("a barrage of random and mutated requests at every method", () => {
     await expectRefused(trainerDoors().decide!, encode(trainerDoors().decide!.method!.input, { runId: holder, decision: Decision.STOP, reason: huge }), status.RESOURCE_EXHAUSTED);
     for (const [, client] of sideClients) client.close();
 
-    console.log(`gRPC fuzz seed ${seed}: ${tally.calls} calls, ${tally.refused} refused, ${skipped} launchable LaunchRun bodies left out; by door:\n${tally.table()}`);
+    console.log(`gRPC fuzz seed ${seed}: ${tally.calls} calls, ${tally.refused} refused, ${skipped} launchable LaunchRun and LaunchSweep bodies left out; by door:\n${tally.table()}`);
     const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     console.log(`RSS MB after ${warmUpCalls} warm-up calls → after ${tally.refused - refusedBefore} more refused: ${Object.keys(before).map((name) => `${name} ${mb(before[name]!)} → ${mb(after[name]!)}`).join(", ")}`);
     expect(tally.violations.slice(0, 20), `${tally.violations.length} answers break the contract`).toEqual([]);

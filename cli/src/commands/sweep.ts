@@ -1,8 +1,9 @@
-import { clone } from "@bufbuild/protobuf";
-import { RunSpecSchema, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { clone, create } from "@bufbuild/protobuf";
+import { InvalidArgument } from "@mnist/errors";
+import { RunSpecSchema, RunState, SchedulerSpecSchema, type RunRecord, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminal, runDefaults, splitmix64 } from "@mnist/spec";
+import { isTerminal, resolveScheduler, runDefaults, schedulerByName, splitmix64 } from "@mnist/spec";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
@@ -16,11 +17,19 @@ const usage = [
   "  --eta 0.1,0.5,1.0   --lambda 0,1,5   --mb 10,100   --hidden 30,100,100-30 (hidden layers; - between layers)",
   "Every other flag sets the runs' common spec:",
   specFlagsHelp,
+  "Early stopping of bad trials (the sweep's state lives on the evaluator, in the KV bucket sweeps):",
+  "  --scheduler none|asha|median   none (default): every trial runs to its own end; asha: asynchronous",
+  "                             successive halving, rungs at --grace-period × --reduction-factor^k epochs,",
+  "                             the top 1/reduction-factor of those at a rung go on; median: stop a trial",
+  "                             whose best is below the median of the others' running averages",
+  "  --grace-period 1           --reduction-factor 3        --min-samples 3 (median: fewest others)",
   "The runs queue on the evaluator and spread over the trainers; the sweep waits for all of them",
-  "and prints them ranked by best validation accuracy.",
+  "and prints them ranked by best validation accuracy, and the trainer-epochs they took.",
 ].join("\n");
 
 type Axis = { values: number[] } | { low: number; high: number };
+
+const kebab = (camel: string) => camel.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function axis(reader: FlagReader, flag: string, raw: string | undefined, integer: boolean): Axis | undefined {
   if (raw === undefined) return undefined;
@@ -94,6 +103,10 @@ export const sweepCommand: Command = {
       hidden: { type: "string" },
       random: { type: "string" },
       "sweep-seed": { type: "string" },
+      scheduler: { type: "string" },
+      "grace-period": { type: "string" },
+      "reduction-factor": { type: "string" },
+      "min-samples": { type: "string" },
       json: { type: "boolean" },
     });
     const reader = new FlagReader(name);
@@ -121,20 +134,29 @@ export const sweepCommand: Command = {
     const base = runSpecFromFlags(name, { ...values, eta: undefined, lambda: undefined, mb: undefined });
     const specs = points.map((point, index) => specAt(base, point, index));
     for (const spec of specs) resolveFlagsSpec(name, spec);
+    const scheduler = create(SchedulerSpecSchema, {
+      kind: schedulerByName[reader.choice("scheduler", values.scheduler, ["none", "asha", "median"] as const) ?? "none"],
+      gracePeriod: reader.integer("grace-period", values["grace-period"]),
+      reductionFactor: reader.integer("reduction-factor", values["reduction-factor"]),
+      minSamples: reader.integer("min-samples", values["min-samples"]),
+    });
+    try {
+      resolveScheduler(scheduler);
+    } catch (error) {
+      if (error instanceof InvalidArgument) throw new UsageError(`mnistctl sweep: --${kebab(error.field.replace(/^scheduler\./, ""))}: ${error.message}`);
+      throw error;
+    }
 
     return withRunService(name, values, async (client) => {
-      const ids: string[] = [];
-      for (const spec of specs) ids.push((await client.launchRun({ spec })).runId);
-      if (!values.json) process.stdout.write(`launched ${ids.length} runs: ${ids.join(" ")}\n`);
+      const { sweepId, runIds: ids } = await client.launchSweep({ name: base.name, specs, scheduler });
+      if (!values.json) process.stdout.write(`sweep ${sweepId}: launched ${ids.length} runs: ${ids.join(" ")}\n`);
       const finished = new Map<string, RunRecord>();
       while (finished.size < ids.length) {
-        for (const runId of ids) {
-          if (finished.has(runId)) continue;
-          const { run } = await client.getRun({ runId });
-          if (run && isTerminal(run.state)) {
-            finished.set(runId, run);
-            if (!values.json) process.stdout.write(`${runId} ${run.spec?.name} ${stateName[run.state]}: best validation accuracy ${percent(run.bestValAccuracy)}\n`);
-          }
+        const { runs } = await client.getSweep({ sweepId });
+        for (const run of runs) {
+          if (finished.has(run.runId) || !isTerminal(run.state)) continue;
+          finished.set(run.runId, run);
+          if (!values.json) process.stdout.write(`${run.runId} ${run.spec?.name} ${stateName[run.state]} after ${run.epochs.length} epochs: best validation accuracy ${percent(run.bestValAccuracy)}\n`);
         }
         if (finished.size < ids.length) await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -156,14 +178,20 @@ export const sweepCommand: Command = {
           stopReason: run.stopReason,
         };
       });
-      if (values.json) for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
-      else {
+      const trainerEpochs = rows.reduce((sum, row) => sum + row.epochs, 0);
+      const { sweep } = await client.getSweep({ sweepId });
+      const stoppedEarly = Object.keys(sweep?.stops ?? {}).length;
+      if (values.json) {
+        for (const row of rows) process.stdout.write(`${JSON.stringify({ sweep: sweepId, ...row })}\n`);
+        process.stdout.write(`${JSON.stringify({ msg: "sweep finished", sweep: sweepId, scheduler: values.scheduler ?? "none", runs: rows.length, trainerEpochs, stoppedByScheduler: stoppedEarly })}\n`);
+      } else {
         process.stdout.write(
           `${formatTable(
             ["rank", "run", "name", "eta", "lambda", "mb", "sizes", "epochs", "best val", "test", "state", "stop reason"],
             rows.map((r) => [r.rank, r.run, r.name, r.eta, r.lambda, r.miniBatch, r.sizes, r.epochs, percent(r.bestValAccuracy), percent(r.testAccuracy), r.state, r.stopReason]),
           )}\n`,
         );
+        process.stdout.write(`sweep ${sweepId}: ${rows.length} runs, ${trainerEpochs} trainer-epochs in all; the scheduler (${values.scheduler ?? "none"}) stopped ${stoppedEarly}\n`);
       }
       return ranked.some((run) => run.state === RunState.FAILED) ? 1 : 0;
     });

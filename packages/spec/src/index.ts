@@ -46,6 +46,20 @@ export {
   type AugmentSettings,
   type PresetName,
 } from "./augment.js";
+export {
+  ashaRungs,
+  emptySweepState,
+  percentile,
+  resolveScheduler,
+  schedule,
+  schedulerByName,
+  schedulerDefaults,
+  type Rung,
+  type SchedulerName,
+  type SchedulerRules,
+  type SchedulerVerdict,
+  type SweepState,
+} from "./schedulers.js";
 export { initialNetwork, score, type Score } from "./scoring.js";
 export { checkRunId } from "./run-id.js";
 export { isTerminal } from "./states.js";

@@ -8,6 +8,7 @@ import { Placement } from "./placement.js";
 import { runService as runServiceBinding } from "./run-service.js";
 import { RunStore } from "./run-store.js";
 import { Steering } from "./steering.js";
+import { SweepStore } from "./sweep-store.js";
 import { TrainerClients } from "./trainer-clients.js";
 
 await runService({
@@ -31,8 +32,9 @@ await runService({
       onInvalid: (key, reason, detail) => rejections.reject("trainers", reason, { key, detail }),
       onChange: kick,
     });
+    const sweeps = await SweepStore.open(nats, (key, reason, detail) => rejections.reject("sweeps", reason, { key, detail }));
     const clients = new TrainerClients(grpcAccess);
-    const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections);
+    const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections, sweeps);
     placement = new Placement(store, trainers, clients, steering, logger);
     const consuming = new AbortController();
     const consumer = consumeCheckpoints(nats, config.EVALUATOR_CONSUMER, (announcement) => steering.handle(announcement), {
@@ -44,7 +46,7 @@ await runService({
     placement.start(config.EVALUATOR_PLACEMENT_INTERVAL_MS);
     return {
       services: [
-        runServiceBinding(store, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
+        runServiceBinding(store, sweeps, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
           watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })),
         ),
       ],

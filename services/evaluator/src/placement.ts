@@ -37,6 +37,15 @@ export function trainerLoad(active: readonly RunRecord[], trainers: readonly Tra
   return load;
 }
 
+/**
+ * The live trainer whose heartbeat says it trains a queued run: its StartRun went through but the
+ * record never said so (an evaluator that died in between). Only there can the run be placed: the
+ * trainer counts it against its room, and waits for decisions no one could send it otherwise.
+ */
+export function announcedHolder(run: RunRecord, trainers: readonly TrainerInfo[]): TrainerInfo | undefined {
+  return trainers.find((trainer) => trainer.runIds.includes(run.runId));
+}
+
 /** The trainer with the most free room among those not excluded, if any has room. */
 export function freestTrainer(trainers: readonly TrainerInfo[], load: ReadonlyMap<string, ReadonlySet<string>>, excluded: (trainerId: string) => boolean): TrainerInfo | undefined {
   let best: TrainerInfo | undefined;
@@ -108,6 +117,12 @@ export class Placement {
     const full = new Set<string>();
     const passedOver = (trainerId: string) => full.has(trainerId) || (this.unreachable.get(trainerId)?.until ?? 0) > Date.now();
     for (const run of queuedRuns(active)) {
+      const holder = announcedHolder(run, trainers);
+      if (holder) {
+        // StartRun is idempotent: the trainer answers with the epoch the run is at.
+        if (!passedOver(holder.trainerId)) await this.placeOn(run, holder).catch((error: unknown) => this.logger.error({ run: run.runId, err: error }, "run not placed"));
+        continue;
+      }
       // The freest reachable trainer first; one that cannot take the run now is passed over for the next.
       for (let trainer = freestTrainer(trainers, load, passedOver); trainer; trainer = freestTrainer(trainers, load, passedOver)) {
         const outcome = await this.placeOn(run, trainer).catch((error: unknown): Outcome => {

@@ -1,11 +1,12 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
-import { Decision, NetworkChoice, RunService, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
+import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
+import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
 import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
 import type { RunStore } from "./run-store.js";
+import type { SweepStore } from "./sweep-store.js";
 
 /** A change to a run's steering, checked: the whole stopping policy in force after it, and/or eta. */
 export interface RunChange {
@@ -113,7 +114,10 @@ function replay(run: RunRecord, spec: ResolvedRunSpec, rules: StoppingRules) {
 }
 
 /** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
-export function runService(store: RunStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
+/** The most trials one sweep may launch. */
+export const maxSweepTrials = 1_000;
+
+export function runService(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
     checkRunId(runId);
     const run = await store.get(runId);
@@ -125,6 +129,34 @@ export function runService(store: RunStore, control: RunControl, limits: SpecLim
       const { spec, eta } = checkSpec(request.spec, limits);
       const run = await store.create(spec, eta, actorOf(context));
       return { runId: run.runId, state: run.state };
+    },
+    async launchSweep({ name, specs, scheduler }, context) {
+      checkText("name", name, maxNameChars);
+      if (specs.length === 0 || specs.length > maxSweepTrials) throw invalidArgument("specs", `${specs.length} specs`, `1 to ${maxSweepTrials} run specs, one per trial`);
+      const checked = specs.map((spec, index) => {
+        try {
+          return checkSpec(spec, limits);
+        } catch (error) {
+          if (error instanceof InvalidArgument) throw new InvalidArgument(error.field.replace(/^spec\b/, `specs[${index}]`), error.value, error.allowed);
+          throw error;
+        }
+      });
+      resolveScheduler(scheduler);
+      const actor = actorOf(context);
+      const sweep = await sweeps.create(name, scheduler ?? create(SchedulerSpecSchema));
+      const runIds: string[] = [];
+      for (const { spec, eta } of checked) runIds.push((await store.create(spec, eta, actor, sweep.sweepId)).runId);
+      await sweeps.update(sweep.sweepId, (record) => {
+        record.runIds = runIds;
+      });
+      return { sweepId: sweep.sweepId, runIds };
+    },
+    async getSweep({ sweepId }) {
+      if (!RUN_ID_PATTERN.test(sweepId)) throw invalidArgument("sweepId", sweepId, "a sweep id such as sweep-mwzfv448-1b187e (mnistctl sweep prints it)");
+      const sweep = await sweeps.get(sweepId);
+      if (!sweep) throw notFound("sweep", sweepId);
+      const runs = (await Promise.all(sweep.runIds.map((runId) => store.get(runId)))).filter((run): run is RunRecord => run !== undefined);
+      return { sweep, runs };
     },
     async getRun({ runId }) {
       return { run: await existing(runId) };

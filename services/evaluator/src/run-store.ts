@@ -6,19 +6,13 @@ import { randomBytes } from "node:crypto";
 import { kvKeys, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
 import { addEvent, RunEventKind } from "./audit.js";
+import { updateEntry } from "./kv-update.js";
 
 export const runsBucket = "runs";
 
 /** Sortable by creation time, unique without coordination between evaluators. */
-export function newRunId(now = Date.now()): string {
-  return `run-${now.toString(36)}-${randomBytes(3).toString("hex")}`;
-}
-
-/** JetStream's answer to a compare-and-set whose revision is no longer the latest. */
-const WRONG_LAST_SEQUENCE = 10071;
-
-function isWriteConflict(error: unknown): boolean {
-  return (error as { api_error?: { err_code?: number } } | undefined)?.api_error?.err_code === WRONG_LAST_SEQUENCE;
+export function newRunId(now = Date.now(), prefix = "run"): string {
+  return `${prefix}-${now.toString(36)}-${randomBytes(3).toString("hex")}`;
 }
 
 export interface RunStoreOptions {
@@ -72,8 +66,8 @@ export class RunStore {
   }
 
   /** A new queued run; `actor` (who launched it) opens its audit trail. */
-  async create(spec: RunSpec, eta: number, actor: string): Promise<RunRecord> {
-    const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }] });
+  async create(spec: RunSpec, eta: number, actor: string, sweepId = ""): Promise<RunRecord> {
+    const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }], sweepId });
     addEvent(record, RunEventKind.LAUNCH, 0, { actor });
     this.note(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
     return record;
@@ -106,18 +100,9 @@ export class RunStore {
    * undefined if the run does not exist.
    */
   async update(runId: string, change: (record: RunRecord) => void | false): Promise<RunRecord | undefined> {
-    for (;;) {
-      const entry = await this.kv.get(runId);
-      const record = entry && this.decode(entry);
-      if (!entry || !record) return undefined;
-      if (change(record) === false) return record;
-      try {
-        this.note(runId, await this.kv.update(runId, toBinary(RunRecordSchema, record), entry.revision), record);
-        return record;
-      } catch (error) {
-        if (!isWriteConflict(error)) throw error;
-      }
-    }
+    const updated = await updateEntry(this.kv, runId, (entry) => this.decode(entry), (record) => toBinary(RunRecordSchema, record), change);
+    if (updated?.revision !== undefined) this.note(runId, updated.revision, updated.value);
+    return updated?.value;
   }
 
   /**

@@ -5,13 +5,27 @@ import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Netw
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
-import { decideEpoch, isTerminal, resolveRunSpec, score, type EpochDecision, type PolicyState, type ResolvedRunSpec } from "@mnist/spec";
+import {
+  decideEpoch,
+  isTerminal,
+  resolveRunSpec,
+  resolveScheduler,
+  schedule,
+  score,
+  type EpochDecision,
+  type EpochFigures,
+  type PolicyState,
+  type ResolvedRunSpec,
+  type SchedulerVerdict,
+  type StoppingRules,
+} from "@mnist/spec";
 import type { NatsConnection } from "nats";
 import { addEvent, evaluatorActor, RunEventKind } from "./audit.js";
 import type { PlacementEvents } from "./placement.js";
 import { decisionName, decisionOf, evaluationFigures, policyOf, rulesOf } from "./policy-record.js";
 import type { RunChange, RunControl } from "./run-service.js";
 import type { RunStore } from "./run-store.js";
+import { putSweepState, sweepStateOf, type SweepStore } from "./sweep-store.js";
 import type { TrainerClients } from "./trainer-clients.js";
 
 function wallSeconds(record: RunRecord): number {
@@ -69,6 +83,7 @@ export class Steering implements RunControl, PlacementEvents {
     private readonly mnist: Mnist,
     private readonly logger: Logger,
     private readonly rejections: Rejections,
+    private readonly sweeps: SweepStore,
   ) {}
 
   /**
@@ -94,7 +109,7 @@ export class Steering implements RunControl, PlacementEvents {
     const network = await this.checkpointNetwork(record, announcement, spec);
     if (!network) return;
     const metrics = this.measure(network, spec, announcement);
-    const recorded = await this.decideAndRecord(runId, metrics, spec, network, announcement.blasThreads);
+    const recorded = await this.decideAndRecord(record, metrics, spec, network, announcement.blasThreads);
     if (!recorded) {
       // Recorded meanwhile by someone else (a second evaluator, a stop): repeat what the record says.
       const latest = await this.store.get(runId);
@@ -121,13 +136,17 @@ export class Steering implements RunControl, PlacementEvents {
    * scoring happens outside it. Undefined when the epoch or the run's end is recorded already.
    */
   private async decideAndRecord(
-    runId: string,
+    run: RunRecord,
     metrics: EpochMetrics,
     spec: ResolvedRunSpec,
     network: Network,
     blasThreads: number,
   ): Promise<{ record: RunRecord; decision: EpochDecision; previousBest: number } | undefined> {
+    const { runId } = run;
     const epoch = metrics.epoch;
+    const figures = evaluationFigures(metrics, spec);
+    // The sweep's scheduler first: it keeps its verdict, so a decision taken again hears the same.
+    const verdict = run.sweepId ? await this.scheduled(run, epoch, figures, rulesOf(run, spec), spec) : undefined;
     let test: TestScore | undefined;
     for (;;) {
       let decided: { decision: EpochDecision; previousBest: number } | undefined;
@@ -136,7 +155,12 @@ export class Steering implements RunControl, PlacementEvents {
         if (isTerminal(latest.state) || latest.epochs.some((known) => known.epoch === epoch)) return false;
         const rules = rulesOf(latest, spec);
         const before = policyOf(latest, spec, rules);
-        const { state: policy, decision } = decideEpoch(before, rules, epoch, evaluationFigures(metrics, spec), spec.epochs);
+        let { state: policy, decision } = decideEpoch(before, rules, epoch, figures, spec.epochs);
+        if (verdict?.stop && decision.decision !== "stop") {
+          // Stopped by the sweep's scheduler: no decay for an epoch that will not train.
+          policy = { ...policy, eta: before.eta, lastDecayEpoch: before.lastDecayEpoch, etaHistory: before.etaHistory };
+          decision = { decision: "stop", eta: before.eta, improved: decision.improved, reason: verdict.reason };
+        }
         if (decision.decision === "stop" && test?.epoch !== policy.bestEpoch) {
           testNeeded = policy.bestEpoch;
           return false;
@@ -147,6 +171,32 @@ export class Steering implements RunControl, PlacementEvents {
       if (testNeeded === undefined) return record && decided ? { record, ...decided } : undefined;
       test = { epoch: testNeeded, accuracy: testNeeded === epoch ? score(network, this.mnist.test, spec).accuracy : await this.testAccuracy(runId, testNeeded, spec) };
     }
+  }
+
+  /**
+   * Reports the epoch's result to the run's sweep and returns its scheduler's verdict (in the
+   * sweep's record first, compare-and-set, so concurrent trials all land). A sweep record that is
+   * gone or unreadable stops no trial: the run goes on by its own rules, and it is said.
+   */
+  private async scheduled(run: RunRecord, epoch: number, figures: EpochFigures, rules: StoppingRules, spec: ResolvedRunSpec): Promise<SchedulerVerdict | undefined> {
+    let verdict: SchedulerVerdict | undefined;
+    const onCost = rules.metric === "eval-cost";
+    const value = onCost ? -figures.cost : figures.accuracy;
+    const format = (result: number) => (onCost ? `${spec.evalOn} cost ${(-result).toFixed(4)}` : `${spec.evalOn} accuracy ${(result * 100).toFixed(2)}%`);
+    const updated = await this.sweeps.update(run.sweepId, (sweep) => {
+      let scheduler;
+      try {
+        scheduler = resolveScheduler(sweep.scheduler);
+      } catch (error) {
+        this.logger.warn({ run: run.runId, sweep: run.sweepId, err: error }, "the sweep's scheduler does not resolve: it cannot judge the run");
+        return false;
+      }
+      const step = schedule(sweepStateOf(sweep), scheduler, run.runId, epoch, value, spec.epochs, format);
+      verdict = step.verdict;
+      putSweepState(sweep, step.state);
+    });
+    if (!updated) this.logger.warn({ run: run.runId, epoch, sweep: run.sweepId }, "the run's sweep record is gone: its scheduler cannot judge the run");
+    return verdict;
   }
 
   /**

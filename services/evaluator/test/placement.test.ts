@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { RunRecordSchema, RunState, TrainerInfoSchema, type RunRecord, type TrainerInfo } from "@mnist/protocol";
-import { freestTrainer, orphanedRuns, queuedRuns, trainerLoad } from "../src/placement.js";
+import { announcedHolder, freestTrainer, orphanedRuns, queuedRuns, trainerLoad } from "../src/placement.js";
 
 /** What a placement pass decides, from the runs and heartbeats it sees. */
 
@@ -41,5 +41,12 @@ describe("placement", () => {
     load.get("t-a")!.add("run-2");
     load.get("t-c")!.add("run-3");
     expect(freestTrainer(trainers, load, (id) => id === "t-b")).toBeUndefined();
+  });
+
+  it("places a queued run its trainer already trains (an evaluator died between StartRun and the record) back on that trainer", () => {
+    const full = [trainer("t-a", 1, ["run-2"]), trainer("t-c", 1)];
+    const queued = run("run-2", RunState.QUEUED);
+    expect(announcedHolder(queued, full)?.trainerId).toBe("t-a");
+    expect(announcedHolder(run("run-3", RunState.QUEUED), full)).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import { initialNetwork, resolveRunSpec } from "@mnist/spec";
 import { startNatsServer, type NatsServer } from "../../../test/harness/nats-server.js";
 import { RunStore } from "../src/run-store.js";
 import { Steering } from "../src/steering.js";
+import { SweepStore } from "../src/sweep-store.js";
 import { TrainerClients } from "../src/trainer-clients.js";
 
 /**
@@ -32,7 +33,7 @@ async function evaluator(server: NatsServer): Promise<Evaluator> {
   const nats = await connect({ servers: server.url });
   const store = await RunStore.open(nats);
   const trainers = await TrainerView.open(nats);
-  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, new Rejections(logger));
+  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, new Rejections(logger), await SweepStore.open(nats));
   return { nats, store, trainers, steering };
 }
 
