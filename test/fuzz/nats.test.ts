@@ -17,7 +17,7 @@ import {
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
 import { expectIntact, launch, reference, type Shape } from "../harness/intact.js";
 import { Draw } from "../harness/draw.js";
-import { boundedHeap, quietRss } from "../harness/memory.js";
+import { boundedHeap, quietRss, rssSampler } from "../harness/memory.js";
 import type { LogLine } from "../harness/services.js";
 
 /**
@@ -33,7 +33,7 @@ const seed = BigInt(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const warmUpMessages = 5_000;
 const fuzzMessages = 10_000;
 // The barrage stops three epochs before the run ends, however fast this machine trains.
-const shape: Shape = { epochs: 60, trainLimit: 10_000, hidden: 30, decayAfter: 0 };
+const shape: Shape = { epochs: 30, trainLimit: 10_000, hidden: 30, decayAfter: 0 };
 
 type Door = "slice-request" | "trainer-inbox" | "announcement" | "progress" | "runs" | "trainers" | "object";
 const doors: [Door, number][] = [
@@ -207,20 +207,27 @@ describe("hostile input at every NATS door", () => {
     console.log(`NATS fuzz seed ${seed} (FUZZ_SEED=${seed} npx vitest run test/fuzz/nats.test.ts repeats it)`);
     const js = nats.jetstream();
     const services = { augment: cluster.augment, trainer: cluster.trainers[0]!, evaluator: cluster.evaluator };
-    // Memory is compared between quiet moments, each after a run has trained: the evaluator has
-    // worked through every announcement sent so far (it logs its totals every few seconds while
-    // they change) and the junk heartbeats have expired from the `trainers` bucket.
+    // Memory after the barrage, at a quiet moment after its run (the evaluator has worked through
+    // every announcement sent so far, it logs its totals every few seconds while they change, and
+    // the junk heartbeats have expired from the `trainers` bucket), is compared with the most each
+    // service held through the warm-up: its run training and the quiet moment after it. A quiet
+    // moment alone is a poor baseline: how much a process hands back after a run varies by tens of
+    // megabytes from one run to the next.
+    const pids = Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.child.pid!]));
+    const warmingUp = rssSampler(pids);
     const warmUpRun = await launch(cluster, { ...shape, epochs: 10 });
     const fuzzer = new Fuzzer(nats, await js.views.kv("runs"), await js.views.kv(trainersBucket), await js.views.os(checkpointsBucket), warmUpRun, seed);
     const counted = (line: LogLine) => line.msg === "rejections" && total(line.rejections as Record<string, number>, "checkpoints/") >= fuzzer.sent.announcement;
     const settle = async () => {
       await nats.flush();
       await waitForLog(cluster.evaluator, counted, 60_000);
-      return quietRss(Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.child.pid!])), trainerTtlMs + 1_000);
+      return quietRss(pids, trainerTtlMs + 1_000);
     };
     for (let i = 0; i < warmUpMessages; i++) await fuzzer.send();
     await cluster.cli(["watch", warmUpRun]);
-    const before = await settle();
+    const warmUpPeak = warmingUp.stop();
+    const quietAfterWarmUp = await settle();
+    const before = Object.fromEntries(Object.keys(pids).map((name) => [name, Math.max(warmUpPeak[name]!, quietAfterWarmUp[name]!)]));
     const sentBefore = { ...fuzzer.sent };
 
     const local = reference(shape);
