@@ -59,6 +59,11 @@ function actorOf(context: CallContext): string {
 /** What UpdateRun may change: eta, and each field of the stopping policy. */
 const updatablePaths = ["eta", ...StoppingPolicySchema.fields.map((field) => `stopping.${field.name}`)];
 
+/** The field (its name in StoppingPolicy and StoppingRules alike) of an updatable "stopping.<field>" path. */
+function fieldOf(path: string): keyof StoppingRules & keyof StoppingPolicy {
+  return StoppingPolicySchema.fields.find((field) => `stopping.${field.name}` === path)!.localName as keyof StoppingRules & keyof StoppingPolicy;
+}
+
 /**
  * The stopping policy in force after the change: the run's current one with the masked fields
  * taken from the request (an optional field the request leaves unset goes back to its default).
@@ -68,8 +73,8 @@ function changedStopping(current: StoppingPolicy | undefined, requested: Stoppin
   const source = requested ?? create(StoppingPolicySchema);
   for (const path of paths) {
     if (!path.startsWith("stopping.")) continue;
-    const field = StoppingPolicySchema.fields.find((candidate) => `stopping.${candidate.name}` === path)!;
-    (changed as unknown as Record<string, unknown>)[field.localName] = (source as unknown as Record<string, unknown>)[field.localName];
+    const field = fieldOf(path);
+    (changed as unknown as Record<string, unknown>)[field] = (source as unknown as Record<string, unknown>)[field];
   }
   return changed;
 }
@@ -83,11 +88,6 @@ function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSp
     if (error instanceof InvalidArgument) throw error.within("spec.");
     throw error;
   }
-}
-
-/** The StoppingRules key of an updatable "stopping.<field>" path. */
-function fieldOf(path: string): keyof StoppingRules {
-  return StoppingPolicySchema.fields.find((field) => `stopping.${field.name}` === path)!.localName as keyof StoppingRules;
 }
 
 /** A stored run's spec, resolved; a record whose spec no longer resolves cannot be steered. */
@@ -113,10 +113,10 @@ function replay(run: RunRecord, spec: ResolvedRunSpec, rules: StoppingRules) {
   }));
 }
 
-/** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
 /** The most trials one sweep may launch. */
 export const maxSweepTrials = 1_000;
 
+/** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
 export function runService(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
   const existing = async (runId: string) => {
     checkRunId(runId);
