@@ -212,6 +212,23 @@ node -e '
   console.error(`evaluator log: epoch lines ${epochs.join()}, run finished (test accuracy ${done.testAccuracy})`);
 ' "$work/run1.json" "$work/run1.log" || fail "run $run1"
 
+# Each service's Prometheus metrics (METRICS_PORT=9464 in the compose file), read inside its container.
+for c in $(grep -E "_(augment|trainer|evaluator)_" <<<"$containers"); do
+  service=$(sed -E 's/.*_(augment|trainer|evaluator)_[0-9]+$/\1/' <<<"$c")
+  podman exec "$c" node -e '
+    const service = process.argv[1];
+    fetch("http://127.0.0.1:9464/metrics").then((response) => response.text()).then((text) => {
+      const problems = [];
+      if (!text.includes(`process_cpu_user_seconds_total{service="${service}"}`)) problems.push("no process metrics");
+      if (!text.includes(`mnist_${service}_`)) problems.push(`no mnist_${service}_* series`);
+      const stops = /^mnist_evaluator_decisions_total\{decision="stop",service="evaluator"\} (\d+)/m.exec(text);
+      if (service === "evaluator" && !(Number(stops?.[1]) >= 1)) problems.push("no stop decision counted");
+      if (problems.length) { console.error(problems.join("; ")); process.exit(1); }
+    }, (error) => { console.error(String(error)); process.exit(1); });
+  ' "$service" || fail "$c: /metrics on :9464"
+done
+log "metrics: /metrics on :9464 in every service container"
+
 # ---------------------------------------------------------------------------------------------
 epochs=12
 log "failover run: $epochs epochs; kill the trainer container running it after its first epoch"

@@ -1,6 +1,7 @@
 // deploy/k8s: the kustomization renders, every object is valid Kubernetes, and what the
 // manifests tell the services (environment, ports, probes, commands) is what they accept.
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { containerEnv, find, selects, targetContainerPort, workloads, type Container, type Probe, type Workload } from "./kubernetes.js";
@@ -64,6 +65,7 @@ describe("deploy/k8s renders and validates", () => {
         "HorizontalPodAutoscaler/augment",
         "Namespace/mnist",
         "NetworkPolicy/nats-from-pipeline",
+        "NetworkPolicy/pipeline-metrics",
         "NetworkPolicy/trainer-from-evaluator",
         "PodDisruptionBudget/evaluator",
         "Secret/mnist-grpc-HASH",
@@ -183,7 +185,16 @@ describe("deploy/k8s agrees with the services", () => {
     for (const { workload, container, service } of pipelineContainers(objects)) {
       const { config } = checkServiceEnv(service, containerEnv(container, objects).env);
       const port = config!.GRPC_PORT;
-      expect(container.ports, `${service}: ports`).toEqual([{ name: "grpc", containerPort: port }]);
+      expect(container.ports, `${service}: ports`).toEqual([
+        { name: "grpc", containerPort: port },
+        { name: "metrics", containerPort: config!.METRICS_PORT },
+      ]);
+      // Prometheus' annotation-based discovery finds the same port.
+      expect(workload.spec.template.metadata.annotations, `${service}: annotations`).toEqual({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(config!.METRICS_PORT),
+        "prometheus.io/path": "/metrics",
+      });
       for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"] as const) {
         expect(container[probe], `${service}: ${probe}`).toMatchObject({ grpc: { port } });
       }
@@ -239,8 +250,13 @@ describe("deploy/k8s agrees with the services", () => {
       spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: Peer[]; ports: { protocol: string; port: number | string }[] }[] };
     };
     const objects = rendered();
-    const policies = objects.filter((object) => object.kind === "NetworkPolicy") as Policy[];
+    const all = objects.filter((object) => object.kind === "NetworkPolicy") as Policy[];
     const podLabels = (workload: Workload) => workload.spec.template.metadata.labels;
+    // The metrics port is open to any scraper, and only it: one policy over the three pipeline workloads.
+    const metrics = all.find((policy) => policy.metadata.name === "pipeline-metrics")!;
+    expect(workloads(objects).filter((workload) => selects(metrics.spec.podSelector.matchLabels, podLabels(workload))).map((workload) => workload.metadata.name).sort()).toEqual(["augment", "evaluator", "trainer"]);
+    expect(metrics.spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: "metrics" }] }]);
+    const policies = all.filter((policy) => policy !== metrics);
     // The pods a policy lets in, among the rendered workloads (same namespace: no namespaceSelector, no ipBlock).
     const admitted = (policy: Policy) =>
       workloads(objects)
@@ -262,6 +278,29 @@ describe("deploy/k8s agrees with the services", () => {
         for (const peer of rule.from) expect(peer.namespaceSelector ?? peer.ipBlock, `${policy!.metadata.name}: no peers from other namespaces or addresses`).toBeUndefined();
         expect(rule.ports.map(({ port: rulePort }) => targetContainerPort(rulePort, workload.spec.template.spec.containers)?.containerPort)).toEqual([port]);
       }
+    }
+  });
+
+  it("the optional Prometheus Operator component: a ServiceMonitor on a headless Service whose endpoints are every pipeline pod's metrics port", () => {
+    const overlay = mkdtempSync(join(tmpdir(), "mnist-k8s-overlay-"));
+    try {
+      writeFileSync(
+        join(overlay, "kustomization.yaml"),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(overlay, k8sDir)}\ncomponents:\n  - ${relative(overlay, join(k8sDir, "components/prometheus-operator"))}\n`,
+      );
+      const objects = renderKustomize(overlay);
+      type Service = K8sObject & { spec: { clusterIP: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] } };
+      const service = find<Service>(objects, "Service", "mnist-metrics");
+      const monitor = find<K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } }>(objects, "ServiceMonitor", "mnist-pipeline");
+      expect(monitor.metadata.namespace).toBe("mnist");
+      expect(selects(monitor.spec.selector.matchLabels, service.metadata.labels ?? {})).toBe(true);
+      expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "metrics", path: "/metrics" })]);
+      expect(service.spec.clusterIP).toBe("None");
+      const selected = workloads(objects).filter((workload) => selects(service.spec.selector, workload.spec.template.metadata.labels));
+      expect(selected.map((workload) => workload.metadata.name).sort()).toEqual(["augment", "evaluator", "trainer"]);
+      for (const workload of selected) expect(targetContainerPort(service.spec.ports[0]!.targetPort, workload.spec.template.spec.containers)?.containerPort).toBe(9464);
+    } finally {
+      rmSync(overlay, { recursive: true, force: true });
     }
   });
 

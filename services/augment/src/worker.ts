@@ -5,6 +5,7 @@ import { AUGMENT_QUEUE, checkSliceRequest, encodeError, encodeParts, MAX_REQUEST
 import { SliceRequestSchema, type SliceRequest } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
 import type { Msg, NatsConnection, Subscription } from "nats";
+import type { AugmentMetrics } from "./metrics.js";
 
 export interface WorkerConfig {
   /** Slices made at once (on the libuv thread pool). */
@@ -67,7 +68,10 @@ export class AugmentWorker {
     private readonly logger: Logger,
     private readonly maker: SliceMaker,
     private readonly config: WorkerConfig,
+    private readonly metrics?: AugmentMetrics,
   ) {
+    metrics?.queued.set(0);
+    metrics?.inFlight.set(0);
     this.maxPartBytes = Math.min(config.maxPartBytes, nats.info?.max_payload ?? config.maxPartBytes);
   }
 
@@ -133,14 +137,18 @@ export class AugmentWorker {
     if (this.queue.length >= this.config.maxQueue) return this.reject(message, "busy", `${this.queue.length} requests queued already`, undefined);
     this.queue.push({ message, request });
     this.pump();
+    this.metrics?.queued.set(this.queue.length);
   }
 
   private pump(): void {
     while (this.counters.inFlight < this.config.concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
       this.counters.inFlight++;
+      this.metrics?.queued.set(this.queue.length);
+      this.metrics?.inFlight.set(this.counters.inFlight);
       void this.serve(job).finally(() => {
         this.counters.inFlight--;
+        this.metrics?.inFlight.set(this.counters.inFlight);
         this.pump();
         if (this.counters.inFlight === 0 && this.queue.length === 0) this.idle?.();
       });
@@ -149,10 +157,14 @@ export class AugmentWorker {
 
   private async serve({ message, request }: Job): Promise<void> {
     try {
+      const making = this.metrics?.sliceSeconds.startTimer();
       const data = await this.maker.makePacked(request.plan, request.epoch, request.start, request.count);
+      making?.();
       for (const part of encodeParts(request, data, this.maxPartBytes)) message.respond(part);
       this.counters.served++;
       this.counters.images += request.count;
+      this.metrics?.slices.inc();
+      this.metrics?.images.inc(request.count);
       this.logger.debug({ run: request.runId, epoch: request.epoch, slice: request.slice, start: request.start, count: request.count }, "slice served");
     } catch (error) {
       this.logger.error({ err: error, run: request.runId, epoch: request.epoch, slice: request.slice }, "slice failed");
@@ -163,6 +175,7 @@ export class AugmentWorker {
   private reject(message: Msg, reason: RejectReason, detail: string, request: Pick<SliceRequest, "runId" | "epoch" | "slice"> | undefined): void {
     this.counters.rejected++;
     this.counters.rejects[reason]++;
+    this.metrics?.rejected.inc({ reason });
     if (this.rejectLogBudget > 0) {
       this.rejectLogBudget--;
       this.logger.warn({ reason, detail, bytes: message.data.length, run: request?.runId, epoch: request?.epoch, slice: request?.slice, rejected: this.counters.rejected }, "augment request rejected");

@@ -4,6 +4,7 @@ import { loadMnist } from "@mnist/core";
 import { Rejections, runService } from "@mnist/runtime";
 import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
+import { evaluatorMetrics } from "./metrics.js";
 import { Placement } from "./placement.js";
 import { runService as runServiceBinding } from "./run-service.js";
 import { RunStore } from "./run-store.js";
@@ -15,7 +16,7 @@ await runService({
   name: "evaluator",
   defaultGrpcPort: evaluatorGrpcPort,
   env: evaluatorEnv,
-  start: async ({ config, logger, nats, grpcAccess }) => {
+  start: async ({ config, logger, nats, grpcAccess, metrics: registry }) => {
     const mnist = loadMnist(config.EVALUATOR_DATA_DIR === undefined ? {} : { dataDir: config.EVALUATOR_DATA_DIR });
     const rejections = new Rejections(logger).start();
     // Any change of a run or a trainer, by anyone (a launch, a stop, another evaluator, a trainer
@@ -34,8 +35,9 @@ await runService({
     });
     const sweeps = await SweepStore.open(nats, (key, reason, detail) => rejections.reject("sweeps", reason, { key, detail }));
     const clients = new TrainerClients(grpcAccess);
-    const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections, sweeps);
-    placement = new Placement(store, trainers, clients, steering, logger);
+    const metrics = evaluatorMetrics(registry, () => store.active());
+    const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections, sweeps, metrics);
+    placement = new Placement(store, trainers, clients, steering, logger, (seconds) => metrics.placementSeconds.observe(seconds));
     const consuming = new AbortController();
     const consumer = consumeCheckpoints(nats, config.EVALUATOR_CONSUMER, (announcement) => steering.handle(announcement), {
       signal: consuming.signal,

@@ -1,4 +1,4 @@
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import type { TrainerView } from "@mnist/cluster";
 import { GrpcStatusError, isPermanent, status } from "@mnist/grpc";
 import { RunState, type RunRecord, type TrainerInfo } from "@mnist/protocol";
@@ -79,6 +79,8 @@ export class Placement {
     private readonly clients: TrainerClients,
     private readonly events: PlacementEvents,
     private readonly logger: Logger,
+    /** Seconds from launch to first placement. */
+    private readonly onFirstPlacement: (seconds: number) => void = () => undefined,
   ) {}
 
   start(tickMs: number): void {
@@ -174,10 +176,12 @@ export class Placement {
       return "unreachable";
     }
     this.unreachable.delete(trainer.trainerId);
+    let first = false;
     const placed = await this.store.update(run.runId, (record) => {
       if (record.state !== RunState.QUEUED) return false;
       record.state = RunState.RUNNING;
       record.trainerId = trainer.trainerId;
+      first = record.startedAt === undefined;
       record.startedAt ??= timestampNow();
     });
     if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
@@ -186,6 +190,7 @@ export class Placement {
       return "not-placed";
     }
     this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch }, "run placed");
+    if (first && placed.createdAt && placed.startedAt) this.onFirstPlacement((timestampDate(placed.startedAt).getTime() - timestampDate(placed.createdAt).getTime()) / 1000);
     void this.events.placed(placed, startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
     return "placed";
   }

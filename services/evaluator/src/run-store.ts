@@ -95,6 +95,11 @@ export class RunStore {
     return runs.sort((a, b) => a.runId.localeCompare(b.runId));
   }
 
+  /** True while the run is queued or running, as of the latest revision seen (no read). */
+  isActive(runId: string): boolean {
+    return this.known.get(runId)?.active !== undefined;
+  }
+
   /**
    * Applies `change` to the latest record and writes it back (not when `change` returns false);
    * undefined if the run does not exist.

@@ -21,6 +21,7 @@ import {
 } from "@mnist/spec";
 import type { NatsConnection } from "nats";
 import { addEvent, evaluatorActor, RunEventKind } from "./audit.js";
+import { endedStateName, type EvaluatorMetrics } from "./metrics.js";
 import type { PlacementEvents } from "./placement.js";
 import { decisionName, decisionOf, evaluationFigures, policyOf, rulesOf } from "./policy-record.js";
 import type { RunChange, RunControl } from "./run-service.js";
@@ -84,6 +85,7 @@ export class Steering implements RunControl, PlacementEvents {
     private readonly logger: Logger,
     private readonly rejections: Rejections,
     private readonly sweeps: SweepStore,
+    private readonly metrics: EvaluatorMetrics,
   ) {}
 
   /**
@@ -121,7 +123,11 @@ export class Steering implements RunControl, PlacementEvents {
     if (decision.improved && previousBest >= 0 && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest));
     if (!decision.improved) await deleteCheckpoint(this.nats, checkpointObjectName(runId, epoch));
     this.logger.info({ run: runId, ...epochJson(metrics), decision: decision.decision }, "epoch");
+    this.metrics.decisions.inc({ decision: decision.decision });
+    // Not for a run that ended meanwhile (a stop while the checkpoints were tidied): its gauge is gone for good.
+    if (this.store.isActive(runId)) this.metrics.valAccuracy.set({ run: runId }, evaluationFigures(metrics, spec).accuracy);
     if (updated.state === RunState.FINISHED) {
+      this.ended(updated);
       const { testAccuracy, bestEpoch, bestValAccuracy, stopReason, wallSeconds } = updated;
       this.logger.info({ run: runId, testAccuracy, bestEpoch, bestValAccuracy, stopReason, wallSeconds }, "run finished");
     }
@@ -171,6 +177,12 @@ export class Steering implements RunControl, PlacementEvents {
       if (testNeeded === undefined) return record && decided ? { record, ...decided } : undefined;
       test = { epoch: testNeeded, accuracy: testNeeded === epoch ? score(network, this.mnist.test, spec).accuracy : await this.testAccuracy(runId, testNeeded, spec) };
     }
+  }
+
+  /** A run's end, in the metrics: its final state counted, its accuracy gauge gone. */
+  private ended(run: RunRecord): void {
+    this.metrics.runsEnded.inc({ state: endedStateName[run.state] ?? "unknown" });
+    this.metrics.valAccuracy.remove({ run: run.runId });
   }
 
   /**
@@ -329,6 +341,7 @@ export class Steering implements RunControl, PlacementEvents {
         current.finishedAt = timestampNow();
         current.wallSeconds = wallSeconds(current);
       })) ?? record;
+    if (updated.state === state) this.ended(updated);
     const log = state === RunState.FAILED ? this.logger.error.bind(this.logger) : this.logger.info.bind(this.logger);
     log({ run: record.runId, testAccuracy, bestEpoch: updated.bestEpoch, stopReason: reason, wallSeconds: updated.wallSeconds }, "run finished");
     return updated;

@@ -5,9 +5,10 @@ import type { EpochSource } from "@mnist/stream";
 import { Decision, RunCheckpointSchema } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
 import { type ResolvedRunSpec } from "@mnist/spec";
-import { trainEpochFrom } from "@mnist/training";
+import { trainEpochFrom, type EpochTiming } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { DecisionMailbox } from "./decisions.js";
+import type { TrainerMetrics } from "./metrics.js";
 
 export interface RunContext {
   nats: NatsConnection;
@@ -17,6 +18,7 @@ export interface RunContext {
   leaseValid(): boolean;
   /** Tells the trainer its heartbeat lapsed: it gives up all its runs (this one included). */
   leaseLost(): void;
+  metrics: TrainerMetrics;
 }
 
 export interface RunStart {
@@ -44,6 +46,7 @@ export class ActiveRun {
   private readonly abort = new AbortController();
   private resumeWaiters: (() => void)[] = [];
   private examplesSeen: bigint;
+  private reRequestsCounted = 0;
 
   constructor(
     readonly runId: string,
@@ -91,6 +94,7 @@ export class ActiveRun {
         );
         const timing = await trainEpochFrom(state, source, this.spec, epoch, eta, { signal, onProgress });
         this.examplesSeen += BigInt(timing.examples);
+        this.measured(timing, source.stats().reRequests);
         const checkpoint = create(RunCheckpointSchema, {
           runId: this.runId,
           epoch,
@@ -121,6 +125,7 @@ export class ActiveRun {
         }
         if (!this.context.leaseValid()) return lapsed();
         const checkpointSeconds = (performance.now() - storing) / 1000;
+        this.context.metrics.checkpoints.inc();
         this.log.info({ run: this.runId, epoch, eta, trainSeconds: timing.trainSeconds, waitSeconds: timing.waitSeconds, checkpointSeconds, imagesPerSecond: timing.imagesPerSecond }, "epoch trained");
         const deciding = performance.now();
         if (!(await this.awaitDecision(epoch))) return;
@@ -135,8 +140,20 @@ export class ActiveRun {
       );
     } finally {
       this.abort.abort(new Error("run ended"));
+      this.context.metrics.imagesPerSecond.remove({ run: this.runId });
       await source.close();
     }
+  }
+
+  /** An epoch's figures into the trainer's metrics; `reRequests` is the source's running total. */
+  private measured(timing: EpochTiming, reRequests: number): void {
+    const { metrics } = this.context;
+    metrics.epochs.inc();
+    metrics.epochSeconds.observe(timing.trainSeconds);
+    metrics.waitSeconds.inc(timing.waitSeconds);
+    metrics.imagesPerSecond.set({ run: this.runId }, timing.imagesPerSecond);
+    if (reRequests > this.reRequestsCounted) metrics.slicesRerequested.inc(reRequests - this.reRequestsCounted);
+    this.reRequestsCounted = reRequests;
   }
 
   /** Waits for the decision on `epoch` and applies it; false when the run ends. */

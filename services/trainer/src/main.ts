@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { setBlasThreads } from "@mnist/core";
 import { Rejections, runService } from "@mnist/runtime";
 import { trainerEnv, trainerGrpcPort } from "./config.js";
+import { trainerMetrics } from "./metrics.js";
 import { RunManager } from "./run-manager.js";
 import { trainerService } from "./trainer-service.js";
 
@@ -10,16 +11,16 @@ await runService({
   name: "trainer",
   defaultGrpcPort: trainerGrpcPort,
   env: trainerEnv,
-  start: async ({ config, logger, nats }) => {
+  start: async ({ config, logger, nats, metrics }) => {
     setBlasThreads(config.TRAINER_BLAS_THREADS);
     const rejections = new Rejections(logger).start();
-    const manager = new RunManager(nats, logger.child({ trainer: config.TRAINER_ID }), {
+    const manager: RunManager = new RunManager(nats, logger.child({ trainer: config.TRAINER_ID }), {
       trainerId: config.TRAINER_ID,
       maxRuns: config.TRAINER_MAX_RUNS,
       sliceRequestTimeoutMs: config.TRAINER_SLICE_REQUEST_TIMEOUT_MS,
       sliceDeliveryTimeoutMs: config.TRAINER_SLICE_DELIVERY_TIMEOUT_MS,
       maxSlicesInFlight: config.TRAINER_SLICES_IN_FLIGHT,
-    }, rejections);
+    }, rejections, trainerMetrics(metrics, () => manager.runCount));
     return {
       services: [trainerService(manager, config.TRAINER_MAX_RUNS)],
       listening: async ({ port }) => {

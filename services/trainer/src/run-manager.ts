@@ -9,6 +9,7 @@ import { etaRange, initialNetwork, resolveRunSpec, type ResolvedRunSpec } from "
 import { NATS_SLICE_EXAMPLES, sliceSizeFor } from "@mnist/training";
 import type { NatsConnection } from "nats";
 import { ActiveRun, type RunStart } from "./active-run.js";
+import type { TrainerMetrics } from "./metrics.js";
 
 export interface TrainerOptions {
   trainerId: string;
@@ -39,8 +40,14 @@ export class RunManager {
     private readonly logger: Logger,
     private readonly options: TrainerOptions,
     private readonly rejections: Rejections,
+    private readonly metrics: TrainerMetrics,
   ) {
     this.currentId = options.trainerId;
+  }
+
+  /** Runs held now: training, starting, or waiting for a decision. */
+  get runCount(): number {
+    return this.runs.size + this.starting.size;
   }
 
   get trainerId(): string {
@@ -114,6 +121,7 @@ export class RunManager {
         trainerId: this.currentId,
         leaseValid: () => this.leaseValid(),
         leaseLost: () => this.standDown(this.heartbeat?.lapsedMs ?? Infinity),
+        metrics: this.metrics,
       });
       this.runs.set(runId, run);
       void run.done.finally(() => {
