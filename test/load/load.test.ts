@@ -1,9 +1,9 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, GrpcStatusError, status } from "@mnist/grpc";
-import { RunRecordSchema, RunService, RunState, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { RunRecordSchema, RunService, RunState, type RunRecord, type RunSpec, type RunSpecSchema } from "@mnist/protocol";
 import { loadMnist } from "@mnist/core";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
@@ -23,9 +23,9 @@ const finishedRuns = 1_000;
 const sweepSpec = (i: number) => ({ sizes: [784, 10 + i, 10], trainLimit: 1_000, epochs: 3, seed: BigInt(100 + i), eta: 0.5 + i / 16, monitor: { evalAccuracy: true } });
 
 /** Specs no run can have: each field the spec checks, with a value it refuses. */
-function invalidSpec(i: number): Partial<RunSpec> {
+function invalidSpec(i: number): MessageInitShape<typeof RunSpecSchema> {
   const spec = sweepSpec(i % sweepSize);
-  const bad: Partial<RunSpec>[] = [
+  const bad: MessageInitShape<typeof RunSpecSchema>[] = [
     { eta: Number.NaN },
     { eta: -1 },
     { lambda: Number.POSITIVE_INFINITY },
@@ -40,8 +40,8 @@ function invalidSpec(i: number): Partial<RunSpec> {
     { miniBatch: 0 },
     { trainLimit: 60_001 },
     { augment: { $typeName: "mnist.v1.AugmentSpec", rotateProbability: Number.NaN } as RunSpec["augment"] },
-  ] as Partial<RunSpec>[];
-  return { ...spec, ...bad[i % bad.length] };
+  ];
+  return { ...spec, ...bad[i % bad.length] } as MessageInitShape<typeof RunSpecSchema>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -118,7 +118,7 @@ describe("determinism", () => {
 
   it("trains the same bits on the thread pool, two states at once, and refuses a second call on a state in training", async () => {
     const set = sliceDataset(loadMnist().training, 0, 1000);
-    const spec = { sizes: [784, 30, 10], activation: "sigmoid", cost: "cross-entropy", init: "default" } as const;
+    const spec = { sizes: [784, 30, 10], activation: "sigmoid" as const, cost: "cross-entropy" as const, init: "default" as const };
     const options: TrainOptions = { eta: 0.5, lambda: 1, momentum: 0.5, miniBatch: 10, trainSize: 1000, seed: 5, epoch: 0 };
     const sync = createTrainingState(createNetwork(spec, 3));
     trainBatches(sync, set.pixels, set.labels, 1000, options);

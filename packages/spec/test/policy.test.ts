@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { decideEpoch, initialPolicyState, replayDecisions, resolveStopping, type EpochDecision, type StoppingRules } from "../src/index.js";
+import { decideEpoch, initialPolicyState, replayDecisions, resolveStopping, type EpochDecision, type ReplayedDecision, type StoppingRules } from "../src/index.js";
 
 const rules = (overrides: Partial<StoppingRules>): StoppingRules => ({ ...resolveStopping(undefined), ...overrides });
 
 /** Accuracies (cost 1 - accuracy), or [accuracy, cost] pairs. */
-function replay(figures: (number | [number, number])[], stopping: StoppingRules, epochs = 1000, eta0 = 0.5): EpochDecision[] {
+function replay(figures: (number | [number, number])[], stopping: StoppingRules, epochs = 1000, eta0 = 0.5): ReplayedDecision[] {
   const pairs = figures.map((figure) => (typeof figure === "number" ? { accuracy: figure, cost: 1 - figure } : { accuracy: figure[0], cost: figure[1] }));
   return replayDecisions(eta0, stopping, pairs, epochs);
 }

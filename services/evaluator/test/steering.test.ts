@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishCheckpoint, TrainerView } from "@mnist/cluster";
 import { encodeCheckpoint, loadMnist } from "@mnist/core";
 import { Decision, RunCheckpointSchema, RunSpecSchema, RunState } from "@mnist/protocol";
-import { createLogger, Rejections } from "@mnist/runtime";
+import { createLogger, Registry, Rejections } from "@mnist/runtime";
 import { initialNetwork, resolveRunSpec } from "@mnist/spec";
 import { startNatsServer, type NatsServer } from "../../../test/harness/nats-server.js";
+import { evaluatorMetrics } from "../src/metrics.js";
 import { RunStore } from "../src/run-store.js";
 import { Steering } from "../src/steering.js";
 import { SweepStore } from "../src/sweep-store.js";
@@ -33,7 +34,7 @@ async function evaluator(server: NatsServer): Promise<Evaluator> {
   const nats = await connect({ servers: server.url });
   const store = await RunStore.open(nats);
   const trainers = await TrainerView.open(nats);
-  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, new Rejections(logger), await SweepStore.open(nats));
+  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, new Rejections(logger), await SweepStore.open(nats), evaluatorMetrics(new Registry(), () => store.active()));
   return { nats, store, trainers, steering };
 }
 
