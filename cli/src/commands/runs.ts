@@ -31,16 +31,8 @@ export function runsTable(runs: RunRecord[]): string {
   );
 }
 
-const eventName: Record<RunEventKind, string> = {
-  [RunEventKind.UNSPECIFIED]: "?",
-  [RunEventKind.LAUNCH]: "launch",
-  [RunEventKind.CHANGE]: "change",
-  [RunEventKind.CONTINUE]: "continue",
-  [RunEventKind.DECAY]: "decay",
-  [RunEventKind.RESTORE]: "restore",
-  [RunEventKind.STOP]: "stop",
-  [RunEventKind.FAIL]: "fail",
-};
+/** An event's kind as the table shows it: RUN_EVENT_KIND_DECAY is "decay". */
+const eventName = (kind: RunEventKind) => (RunEventKind[kind] ?? "?").toLowerCase();
 
 /** The audit trail as a table; a stretch of plain continue decisions is one row ("epochs 3-9"). */
 export function eventsTable(events: RunEvent[]): string {
@@ -52,7 +44,7 @@ export function eventsTable(events: RunEvent[]): string {
     if (plain(event)) while (plain(events[last + 1])) last++;
     const epochs = last > i ? `${event.epoch}-${events[last]!.epoch}` : String(event.epoch);
     const time = event.time ? timestampDate(event.time).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "";
-    rows.push([time, epochs, eventName[event.kind], event.actor, event.reason, event.detail]);
+    rows.push([time, epochs, eventName(event.kind), event.actor, event.reason, event.detail]);
     i = last;
   }
   return formatTable(["time", "epoch", "event", "by", "reason", "detail"], rows);

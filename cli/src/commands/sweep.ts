@@ -1,6 +1,6 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { InvalidArgument } from "@mnist/errors";
-import { RunSpecSchema, RunState, SchedulerSpecSchema, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { RunSpecSchema, RunState, SchedulerSpecSchema, type RunRecord, type RunSpec, type SweepRecord } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
 import { isTerminal, resolveScheduler, runDefaults, schedulerByName, splitmix64 } from "@mnist/spec";
@@ -151,8 +151,11 @@ export const sweepCommand: Command = {
       const { sweepId, runIds: ids } = await client.launchSweep({ name: base.name, specs, scheduler });
       if (!values.json) process.stdout.write(`sweep ${sweepId}: launched ${ids.length} runs: ${ids.join(" ")}\n`);
       const finished = new Map<string, RunRecord>();
+      let sweep: SweepRecord | undefined;
       while (finished.size < ids.length) {
-        const { runs } = await client.getSweep({ sweepId });
+        const latest = await client.getSweep({ sweepId });
+        sweep = latest.sweep;
+        const { runs } = latest;
         for (const run of runs) {
           if (finished.has(run.runId) || !isTerminal(run.state)) continue;
           finished.set(run.runId, run);
@@ -179,7 +182,6 @@ export const sweepCommand: Command = {
         };
       });
       const trainerEpochs = rows.reduce((sum, row) => sum + row.epochs, 0);
-      const { sweep } = await client.getSweep({ sweepId });
       const stoppedEarly = Object.keys(sweep?.stops ?? {}).length;
       if (values.json) {
         for (const row of rows) process.stdout.write(`${JSON.stringify({ sweep: sweepId, ...row })}\n`);

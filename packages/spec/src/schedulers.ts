@@ -108,32 +108,45 @@ export function schedule(
     const stopped = state.stops[run];
     return { state, verdict: stopped?.epoch === epoch ? { stop: true, reason: stopped.reason } : { stop: false } };
   }
-  const next: SweepState = { ...state, results: { ...state.results, [run]: [...history, value] } };
-  const reason = rules.name === "asha" ? asha(next, rules, run, epoch + 1, value, epochs, format) : rules.name === "median" ? medianStop(next, rules, run, epoch + 1, format) : undefined;
-  if (reason === undefined) return { state: next, verdict: { stop: false } };
-  next.stops = { ...next.stops, [run]: { epoch, reason } };
-  return { state: next, verdict: { stop: true, reason } };
+  const results = { ...state.results, [run]: [...history, value] };
+  let rungs = state.rungs;
+  let reason: string | undefined;
+  if (rules.name === "asha") ({ rungs, reason } = asha(state.rungs, rules, run, epoch + 1, value, epochs, format));
+  else if (rules.name === "median") reason = medianStop(results, rules, run, epoch + 1, format);
+  const stops = reason === undefined ? state.stops : { ...state.stops, [run]: { epoch, reason } };
+  return { state: { results, rungs, stops }, verdict: reason === undefined ? { stop: false } : { stop: true, reason } };
 }
 
-/** Records the result at its rung, if the trial has reached one; the reason to stop it, if any. */
-function asha(state: SweepState, rules: SchedulerRules, run: string, trained: number, value: number, epochs: number, format: (value: number) => string): string | undefined {
-  if (!ashaRungs(rules, epochs).includes(trained)) return undefined;
-  const rung = state.rungs.find((candidate) => candidate.epochs === trained) ?? { epochs: trained, entries: [] };
+/** The rungs with the result recorded at its rung, if the trial has reached one, and the reason to stop it, if any. */
+function asha(
+  rungs: Rung[],
+  rules: SchedulerRules,
+  run: string,
+  trained: number,
+  value: number,
+  epochs: number,
+  format: (value: number) => string,
+): { rungs: Rung[]; reason?: string } {
+  if (!ashaRungs(rules, epochs).includes(trained)) return { rungs };
+  const rung = rungs.find((candidate) => candidate.epochs === trained) ?? { epochs: trained, entries: [] };
   const earlier = rung.entries.map((entry) => entry.value).filter(isNumber);
-  state.rungs = [...state.rungs.filter((other) => other !== rung), { epochs: trained, entries: [...rung.entries, { run, value }] }].sort((a, b) => a.epochs - b.epochs);
-  if (Number.isNaN(value)) return `ASHA: no result at the rung of ${trained} epochs`;
-  if (earlier.length === 0) return undefined;
+  const updated = [...rungs.filter((other) => other !== rung), { epochs: trained, entries: [...rung.entries, { run, value }] }].sort((a, b) => a.epochs - b.epochs);
+  if (Number.isNaN(value)) return { rungs: updated, reason: `ASHA: no result at the rung of ${trained} epochs` };
+  if (earlier.length === 0) return { rungs: updated };
   const cutoff = percentile(earlier, (1 - 1 / rules.reductionFactor) * 100);
-  if (value >= cutoff) return undefined;
-  return `ASHA: ${format(value)} at the rung of ${trained} epochs is below the top 1/${rules.reductionFactor} of the ${earlier.length} trials there before it (cutoff ${format(cutoff)})`;
+  if (value >= cutoff) return { rungs: updated };
+  return {
+    rungs: updated,
+    reason: `ASHA: ${format(value)} at the rung of ${trained} epochs is below the top 1/${rules.reductionFactor} of the ${earlier.length} trials there before it (cutoff ${format(cutoff)})`,
+  };
 }
 
 /** The reason to stop the trial by the median stopping rule, if any. */
-function medianStop(state: SweepState, rules: SchedulerRules, run: string, trained: number, format: (value: number) => string): string | undefined {
+function medianStop(results: SweepState["results"], rules: SchedulerRules, run: string, trained: number, format: (value: number) => string): string | undefined {
   if (trained < rules.gracePeriod) return undefined;
-  const mine = state.results[run]!.filter(isNumber);
+  const mine = results[run]!.filter(isNumber);
   const best = mine.length > 0 ? Math.max(...mine) : Number.NaN;
-  const averages = Object.entries(state.results)
+  const averages = Object.entries(results)
     .filter(([other, values]) => other !== run && values.length >= trained)
     .map(([, values]) => values.slice(0, trained).reduce((sum, result) => sum + result, 0) / trained)
     .filter(isNumber);

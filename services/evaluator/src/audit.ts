@@ -1,8 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { RunEventKind, RunEventSchema, type RunRecord } from "@mnist/protocol";
-
-export { RunEventKind };
+import { RunEventSchema, type RunEventKind, type RunRecord } from "@mnist/protocol";
 
 /** Who takes the decisions on epochs. */
 export const evaluatorActor = "evaluator";

@@ -79,13 +79,14 @@ function changedStopping(current: StoppingPolicy | undefined, requested: Stoppin
   return changed;
 }
 
-function checkSpec(spec: RunSpec | undefined, limits: SpecLimits): { spec: RunSpec; eta: number } {
-  if (!spec) throw invalidArgument("spec", "(absent)", "a RunSpec");
-  checkText("spec.name", spec.name, maxNameChars);
+/** A spec a client sent, as `field` of its request (`spec`, `specs[3]`): errors name the field within it. */
+function checkSpec(spec: RunSpec | undefined, limits: SpecLimits, field = "spec"): { spec: RunSpec; eta: number } {
+  if (!spec) throw invalidArgument(field, "(absent)", "a RunSpec");
+  checkText(`${field}.name`, spec.name, maxNameChars);
   try {
     return { spec, eta: resolveRunSpec(spec, limits).eta };
   } catch (error) {
-    if (error instanceof InvalidArgument) throw error.within("spec.");
+    if (error instanceof InvalidArgument) throw error.within(`${field}.`);
     throw error;
   }
 }
@@ -133,14 +134,7 @@ export function runService(store: RunStore, sweeps: SweepStore, control: RunCont
     async launchSweep({ name, specs, scheduler }, context) {
       checkText("name", name, maxNameChars);
       if (specs.length === 0 || specs.length > maxSweepTrials) throw invalidArgument("specs", `${specs.length} specs`, `1 to ${maxSweepTrials} run specs, one per trial`);
-      const checked = specs.map((spec, index) => {
-        try {
-          return checkSpec(spec, limits);
-        } catch (error) {
-          if (error instanceof InvalidArgument) throw new InvalidArgument(error.field.replace(/^spec\b/, `specs[${index}]`), error.value, error.allowed);
-          throw error;
-        }
-      });
+      const checked = specs.map((spec, index) => checkSpec(spec, limits, `specs[${index}]`));
       resolveScheduler(scheduler);
       const actor = actorOf(context);
       const sweep = await sweeps.create(name, scheduler ?? create(SchedulerSpecSchema));

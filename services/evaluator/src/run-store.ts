@@ -1,11 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
+import { RunEventKind, RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/spec";
 import { randomBytes } from "node:crypto";
 import { kvKeys, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
-import { addEvent, RunEventKind } from "./audit.js";
+import { addEvent } from "./audit.js";
 import { updateEntry } from "./kv-update.js";
 
 export const runsBucket = "runs";

@@ -3,7 +3,7 @@ import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, readCheckpoint, readLatestCheckpoint, type TrainerView } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
-import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunEventKind, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger, Rejections } from "@mnist/runtime";
 import {
   decideEpoch,
@@ -20,7 +20,7 @@ import {
   type StoppingRules,
 } from "@mnist/spec";
 import type { NatsConnection } from "nats";
-import { addEvent, evaluatorActor, RunEventKind } from "./audit.js";
+import { addEvent, evaluatorActor } from "./audit.js";
 import { endedStateName, type EvaluatorMetrics } from "./metrics.js";
 import type { PlacementEvents } from "./placement.js";
 import { decisionName, decisionOf, evaluationFigures, policyOf, rulesOf } from "./policy-record.js";
