@@ -36,6 +36,7 @@ const sweepSpec = (seed: number, options: ParallelRunsOptions) => ({ sizes: [784
 async function sweepOn(maxRuns: number, options: ParallelRunsOptions): Promise<{ seconds: number; cpu: Record<string, number>; runs: RunRecord[] }> {
   const pids = new Map<string, number>();
   const cluster = new LocalCluster({
+    dashboardPort: 0,
     onStarted: (name, started) => pids.set(name, started.pid),
     augmentReplicas: options.augmentReplicas,
     trainers: 1,

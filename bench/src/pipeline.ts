@@ -77,6 +77,7 @@ async function throughServices(transform: PresetName, replicas: number, options:
   const pids = new Map<string, number>();
   const trained: TrainerEpochLine[] = [];
   const cluster = new LocalCluster({
+    dashboardPort: 0,
     onServiceLine: (name, line) => {
       if (name.startsWith("trainer") && line.includes('"epoch trained"')) trained.push(JSON.parse(line) as TrainerEpochLine);
     },

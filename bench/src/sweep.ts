@@ -56,7 +56,7 @@ export function drawTrials(count: number, seed: bigint): Trial[] {
 const kinds: Record<SchedulerName, Scheduler> = { none: Scheduler.NONE, asha: Scheduler.ASHA, median: Scheduler.MEDIAN };
 
 async function arm(scheduler: SchedulerName, trials: Trial[], options: SweepBenchOptions): Promise<ArmResult> {
-  const cluster = new LocalCluster({ augmentReplicas: 1, trainers: options.trainers, startTimeoutMs: 60_000, graceMs: 5_000, env: { TRAINER_BLAS_THREADS: "1" } });
+  const cluster = new LocalCluster({ dashboardPort: 0, augmentReplicas: 1, trainers: options.trainers, startTimeoutMs: 60_000, graceMs: 5_000, env: { TRAINER_BLAS_THREADS: "1" } });
   await cluster.start();
   const client = createClient(RunService, cluster.evaluator);
   try {

@@ -124,15 +124,17 @@ size=$(podman image inspect --format '{{.Size}}' "$image")
 log "image $image built in $((SECONDS - t0)) s: $((size / 1000000)) MB"
 
 # ---------------------------------------------------------------------------------------------
-port=${EVALUATOR_PORT:-$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')}
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+port=${EVALUATOR_PORT:-$(free_port)}
+dashboard_port=$(free_port)
 # The bearer token as the compose file takes it: a secret file, readable by the containers' user
 # (node, uid 1000) only; every mnistctl call below carries it (MNISTCTL_TOKEN).
 token=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
 printf '%s\n' "$token" >"$work/token"
 chown 1000 "$work/token" && chmod 400 "$work/token"
 export MNISTCTL_TOKEN=$token
-log "podman-compose up (project $project, evaluator on 127.0.0.1:$port, bearer token from a secret file)"
-AUTH_TOKEN_FILE="$work/token" EVALUATOR_PORT=$port timeout 300 podman-compose -p "$project" -f "$compose_file" up -d --no-build >"$work/up.log" 2>&1 ||
+log "podman-compose up (project $project, evaluator on 127.0.0.1:$port, dashboard on $dashboard_port, bearer token from a secret file)"
+AUTH_TOKEN_FILE="$work/token" EVALUATOR_PORT=$port DASHBOARD_PORT=$dashboard_port timeout 300 podman-compose -p "$project" -f "$compose_file" up -d --no-build >"$work/up.log" 2>&1 ||
   fail "podman-compose up"
 # podman-compose 1.0.3 exits 0 when a container failed to start: look for podman's errors.
 if grep '^Error: ' "$work/up.log" | grep -v 'no such volume' >"$work/up-errors"; then
@@ -228,6 +230,32 @@ for c in $(grep -E "_(augment|trainer|evaluator)_" <<<"$containers"); do
   ' "$service" || fail "$c: /metrics on :9464"
 done
 log "metrics: /metrics on :9464 in every service container"
+
+# The evaluator's dashboard on the host port the compose file publishes: the page for anyone, the
+# data only with the token; the cluster view lists both trainers and both augment replicas.
+node -e '
+  const [base, token, runId] = process.argv.slice(1);
+  (async () => {
+    const problems = [];
+    const page = await fetch(base);
+    if (page.status !== 200 || !(await page.text()).includes("/app.js")) problems.push(`GET / answered ${page.status}`);
+    const refused = await fetch(new URL("/api/runs", base));
+    if (refused.status !== 401) problems.push(`GET /api/runs without the token answered ${refused.status}`);
+    const auth = { headers: { authorization: `Bearer ${token}` } };
+    const { runs } = await (await fetch(new URL("/api/runs", base), auth)).json();
+    const run = runs.find((candidate) => candidate.id === runId);
+    if (run?.state !== "finished") problems.push(`run ${runId}: ${JSON.stringify(run?.state)} in /api/runs`);
+    let cluster;
+    for (let tries = 0; tries < 20; tries++) {
+      cluster = await (await fetch(new URL("/api/cluster", base), auth)).json();
+      if (cluster.trainers.length === 2 && cluster.augment.length === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    if (cluster.trainers.length !== 2 || cluster.augment.length !== 2) problems.push(`cluster view: ${cluster.trainers.length} trainers, ${cluster.augment.length} augment replicas`);
+    if (problems.length) { console.error(problems.join("; ")); process.exit(1); }
+  })().catch((error) => { console.error(String(error)); process.exit(1); });
+' "http://127.0.0.1:$dashboard_port/" "$token" "$run1" || fail "dashboard on 127.0.0.1:$dashboard_port"
+log "dashboard: http://127.0.0.1:$dashboard_port/ (page open, data behind the token, 2 trainers and 2 augment replicas)"
 
 # ---------------------------------------------------------------------------------------------
 epochs=12

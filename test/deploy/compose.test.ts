@@ -145,12 +145,13 @@ describe("deploy/docker-compose.yml agrees with the services", () => {
     }
   });
 
-  it("publishes each service's own gRPC port, and gives it time for its graceful stop", () => {
+  it("publishes each service's own gRPC port (and the evaluator's dashboard), and gives it time for its graceful stop", () => {
     for (const { name, definition, service } of pipelineServices()) {
       const { config } = checkServiceEnv(service, composeEnv(definition));
-      for (const entry of [...(definition.ports ?? []), ...(definition.expose ?? []).map((port) => Number(port))]) {
-        expect(containerPort(entry), `${name}: port ${JSON.stringify(entry)}`).toBe(config!.GRPC_PORT);
-      }
+      const ports = [config!.GRPC_PORT, ...(service === "evaluator" ? [Number(config!.DASHBOARD_PORT)] : [])];
+      const published = [...(definition.ports ?? []), ...(definition.expose ?? []).map((port) => Number(port))].map((entry) => containerPort(entry));
+      for (const port of published) expect(ports, `${name}: published port ${port}`).toContain(port);
+      if (service === "evaluator") expect(published.sort(), `${name}: published ports`).toEqual(ports.sort());
       // Compose's default is 10 s; SIGKILL before SHUTDOWN_GRACE_MS cuts the graceful stop short.
       expect(durationMs(definition.stop_grace_period ?? "10s"), `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`).toBeGreaterThan(config!.SHUTDOWN_GRACE_MS);
     }

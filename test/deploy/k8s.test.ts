@@ -64,6 +64,7 @@ describe("deploy/k8s renders and validates", () => {
         "Deployment/trainer",
         "HorizontalPodAutoscaler/augment",
         "Namespace/mnist",
+        "NetworkPolicy/evaluator-clients",
         "NetworkPolicy/nats-from-pipeline",
         "NetworkPolicy/pipeline-metrics",
         "NetworkPolicy/trainer-from-evaluator",
@@ -180,15 +181,13 @@ describe("deploy/k8s agrees with the services", () => {
     expect(checkServiceEnv("augment", { NATS_URL: "nats:4222" }).problems).toEqual([expect.stringMatching(/NATS_URL/)]);
   });
 
-  it("container ports, probes and Services use each service's gRPC port, and NATS_URL reaches the NATS Service", () => {
+  it("container ports, probes and Services use each service's gRPC port (and the evaluator's dashboard port), and NATS_URL reaches the NATS Service", () => {
     const objects = rendered();
     for (const { workload, container, service } of pipelineContainers(objects)) {
       const { config } = checkServiceEnv(service, containerEnv(container, objects).env);
       const port = config!.GRPC_PORT;
-      expect(container.ports, `${service}: ports`).toEqual([
-        { name: "grpc", containerPort: port },
-        { name: "metrics", containerPort: config!.METRICS_PORT },
-      ]);
+      const dashboard = service === "evaluator" ? [{ name: "dashboard", containerPort: Number(config!.DASHBOARD_PORT) }] : [];
+      expect(container.ports, `${service}: ports`).toEqual([{ name: "grpc", containerPort: port }, { name: "metrics", containerPort: config!.METRICS_PORT }, ...dashboard]);
       // Prometheus' annotation-based discovery finds the same port.
       expect(workload.spec.template.metadata.annotations, `${service}: annotations`).toEqual({
         "prometheus.io/scrape": "true",
@@ -198,15 +197,16 @@ describe("deploy/k8s agrees with the services", () => {
       for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"] as const) {
         expect(container[probe], `${service}: ${probe}`).toMatchObject({ grpc: { port } });
       }
-      // Services that select this workload reach its gRPC port.
+      // Services that select this workload reach its gRPC port (and the evaluator's dashboard).
+      const served = [port, ...dashboard.map((entry) => entry.containerPort)];
       for (const svc of objects.filter((object) => object.kind === "Service") as (K8sObject & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: number | string }[] } })[]) {
         if (!selects(svc.spec.selector, workload.spec.template.metadata.labels)) continue;
-        for (const servicePort of svc.spec.ports) expect(targetContainerPort(servicePort.targetPort, workload.spec.template.spec.containers)?.containerPort, `Service ${svc.metadata.name}`).toBe(port);
+        for (const servicePort of svc.spec.ports) expect(served, `Service ${svc.metadata.name}`).toContain(targetContainerPort(servicePort.targetPort, workload.spec.template.spec.containers)?.containerPort);
       }
     }
-    // mnistctl's default server is localhost:50051: the port-forward in the README keeps the port.
+    // mnistctl's default server is localhost:50051 and the dashboard's 8080: the port-forwards in the README keep the ports.
     const evaluator = find<K8sObject & { spec: { ports: { port: number }[] } }>(objects, "Service", "evaluator");
-    expect(evaluator.spec.ports.map((port) => port.port)).toEqual([50051]);
+    expect(evaluator.spec.ports.map((port) => port.port)).toEqual([50051, 8080]);
 
     const nats = find<Workload>(objects, "StatefulSet", "nats");
     for (const name of ["nats", "nats-headless"]) {

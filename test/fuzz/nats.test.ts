@@ -1,9 +1,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { connect, type KV, type NatsConnection, type ObjectStore } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkpointObjectName, checkpointSubject, checkpointsBucket, progressSubject, trainersBucket, trainerTtlMs } from "@mnist/cluster";
+import { augmentStatsSubject, checkpointObjectName, checkpointSubject, checkpointsBucket, progressSubject, trainersBucket, trainerTtlMs } from "@mnist/cluster";
 import { createClient } from "@mnist/grpc";
 import {
+  AugmentReplicaStatsSchema,
   CheckpointAnnouncementSchema,
   EpochProgressSchema,
   RunRecordSchema,
@@ -35,9 +36,10 @@ const fuzzMessages = 10_000;
 // The barrage stops three epochs before the run ends, however fast this machine trains.
 const shape: Shape = { epochs: 30, trainLimit: 10_000, hidden: 30, decayAfter: 0 };
 
-type Door = "slice-request" | "trainer-inbox" | "announcement" | "progress" | "runs" | "trainers" | "object";
+type Door = "slice-request" | "trainer-inbox" | "announcement" | "progress" | "augment-stats" | "runs" | "trainers" | "object";
 const doors: [Door, number][] = [
-  ["slice-request", 0.3],
+  ["slice-request", 0.26],
+  ["augment-stats", 0.04],
   ["trainer-inbox", 0.15],
   ["announcement", 0.2],
   ["progress", 0.15],
@@ -47,7 +49,7 @@ const doors: [Door, number][] = [
 ];
 
 class Fuzzer {
-  readonly sent: Record<Door, number> = { "slice-request": 0, "trainer-inbox": 0, announcement: 0, progress: 0, runs: 0, trainers: 0, object: 0 };
+  readonly sent: Record<Door, number> = { "slice-request": 0, "trainer-inbox": 0, announcement: 0, progress: 0, "augment-stats": 0, runs: 0, trainers: 0, object: 0 };
   /** Junk runs written under their own id with a spec no trainer takes: each must end FAILED. */
   readonly poisonRuns: string[] = [];
   private readonly draw: Draw;
@@ -98,6 +100,7 @@ class Fuzzer {
     "trainer-inbox": () => this.trainerInbox(),
     announcement: () => this.announcement(),
     progress: () => this.progress(),
+    "augment-stats": () => this.augmentStats(),
     runs: () => this.runs(),
     trainers: () => this.trainers(),
     object: () => this.object(),
@@ -152,6 +155,13 @@ class Fuzzer {
   private async progress(): Promise<void> {
     const valid = toBinary(EpochProgressSchema, create(EpochProgressSchema, { runId: this.target, epoch: 0, examples: 10, total: 5, imagesPerSecond: this.hostileNumber() }));
     this.nats.publish(progressSubject(this.target), this.draw.fraction() < 0.3 ? valid : this.junk(valid));
+  }
+
+  /** A replica's report (the dashboard's cluster view) with a hostile rate, a name that is no subject token, or another replica's subject. */
+  private async augmentStats(): Promise<void> {
+    const replicaId = this.draw.pick(["fuzz-replica", "bad.replica", ""]);
+    const valid = toBinary(AugmentReplicaStatsSchema, create(AugmentReplicaStatsSchema, { replicaId, imagesPerSecond: this.hostileNumber() }));
+    this.nats.publish(augmentStatsSubject(this.draw.fraction() < 0.5 ? "fuzz-replica" : "someone-else"), this.draw.fraction() < 0.3 ? valid : this.junk(valid));
   }
 
   private async runs(): Promise<void> {
@@ -283,6 +293,8 @@ describe("hostile input at every NATS door", () => {
     // Junk on the progress subject is seen only while someone watches (the main barrage); mutated, some of it is a plausible report.
     expect(total(rejections, "progress/")).toBeGreaterThan((sent.progress - sentBefore.progress) / 2);
     expect(total(rejections, "runs/")).toBeGreaterThanOrEqual(sent.runs - fuzzer.poisonRuns.length);
+    // Mutated, a few replica reports are plausible ones (a finite rate, a good name on its own subject).
+    expect(total(rejections, "augment-stats/")).toBeGreaterThan(sent["augment-stats"] / 2);
     expect(total(rejections, "trainers/")).toBeGreaterThan(0);
     const augmentStats = cluster.augment.logs.findLast((line) => line.msg === "augment stats")!;
     console.log(`augment: ${JSON.stringify(augmentStats)}`);

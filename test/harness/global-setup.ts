@@ -43,6 +43,8 @@ const builds: { step: string; inputs: string[]; outputs: string[]; against?: "ne
     "services/evaluator",
     "cli",
   ].map((project) => ({ step: "npx tsc -b", inputs: [`${project}/src`, `${project}/tsconfig.json`], outputs: [`${project}/tsconfig.tsbuildinfo`] })),
+  // The dashboard's browser code (its tsbuildinfo lands in its outDir).
+  { step: "npx tsc -b", inputs: ["services/evaluator/web-src"], outputs: ["services/evaluator/dist/web/tsconfig.tsbuildinfo"] },
 ];
 
 /** Every file at `path` (itself, or under it), with its modification time. */

@@ -27,7 +27,8 @@ export interface StartedService {
 /** Runs the built service as its own process group (so a test can check nothing outlives it) and waits for `ready`. */
 export async function startService(name: ServiceName, env: Record<string, string>, readyTimeoutMs = 15_000): Promise<StartedService> {
   const child = spawn(process.execPath, [`${repoRoot}services/${name}/dist/main.js`], {
-    env: { ...process.env, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", LOG_LEVEL: "info", ...env },
+    // No dashboard unless a test asks for one: parallel test files would all want port 8080.
+    env: { ...process.env, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", DASHBOARD_PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

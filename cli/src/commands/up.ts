@@ -5,7 +5,7 @@ import { EpochPrinter, follow, withRunService, type EpochSink } from "../cluster
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags, type FlagValues } from "../flags.js";
 import { clientAccessHints, launcherAccess } from "../launcher/access.js";
-import { LaunchError, LocalCluster } from "../launcher/local-cluster.js";
+import { freePort, LaunchError, LocalCluster } from "../launcher/local-cluster.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
 
 /**
@@ -27,12 +27,16 @@ export const defaultRunFlags = {
   epochs: "150",
 } as const satisfies FlagValues<typeof specFlags>;
 
+/** The evaluator's own default (DASHBOARD_PORT), tried first. */
+const dashboardDefaultPort = 8080;
+
 const launcherFlags = {
   "augment-replicas": { type: "string" },
   trainers: { type: "string" },
   "nats-url": { type: "string" },
   "data-dir": { type: "string" },
   port: { type: "string" },
+  "dashboard-port": { type: "string" },
   keep: { type: "boolean" },
   json: { type: "boolean" },
   "service-logs": { type: "boolean" },
@@ -60,6 +64,8 @@ const usage = [
   "  --nats-url URL             an existing NATS with JetStream (default: $NATS_URL, else start one)",
   "  --data-dir DIR             the started nats-server's store, kept (default: a temporary one, removed)",
   "  --port N                   the evaluator's gRPC port (default: a free one)",
+  "  --dashboard-port N         the evaluator's web dashboard (default: $DASHBOARD_PORT, else 8080 if free,",
+  "                             else a free one; 0: off)",
   "  --keep                     after the run, leave the cluster up and say how to reach it; Ctrl-C stops it",
   "  --start-timeout 60         seconds each process may take to answer SERVING",
   "  --grace 15                 seconds each process may take to stop before it is killed",
@@ -157,6 +163,10 @@ export const upCommand: Command = {
     const trainers = positiveInteger(reader, "trainers", values.trainers, 1, 64);
     const evaluatorPort = values.port === undefined ? undefined : reader.integer("port", values.port);
     if (evaluatorPort !== undefined && (evaluatorPort < 1 || evaluatorPort > 65535)) reader.fail("port", values.port!, "a port from 1 to 65535");
+    const dashboardFlag = values["dashboard-port"] === undefined ? undefined : reader.integer("dashboard-port", values["dashboard-port"]);
+    if (dashboardFlag !== undefined && (dashboardFlag < 0 || dashboardFlag > 65535)) reader.fail("dashboard-port", values["dashboard-port"]!, "a port from 1 to 65535, or 0 for no dashboard");
+    // DASHBOARD_PORT in the environment reaches the evaluator as it is (and is checked there).
+    const dashboardPort = dashboardFlag ?? (process.env.DASHBOARD_PORT ? undefined : await freePort("127.0.0.1", dashboardDefaultPort));
     const natsUrl = values["nats-url"] ?? (process.env.NATS_URL || undefined);
     if (natsUrl !== undefined && !/^(nats|tls):\/\/[^\s]+$/.test(natsUrl)) throw new UsageError(`mnistctl up: NATS URL ${JSON.stringify(natsUrl)} is not allowed; nats://host:port`);
     const startTimeoutMs = seconds(reader, "start-timeout", values["start-timeout"], 60);
@@ -175,6 +185,7 @@ export const upCommand: Command = {
       startTimeoutMs,
       graceMs,
       evaluatorPort,
+      dashboardPort,
       tls: access.tls,
       onStarted: (process, { address, pid, store }) => {
         const where = store ? `${address} (JetStream store ${store.dir}${store.temporary ? ", temporary" : ""})` : address;
@@ -206,7 +217,13 @@ export const upCommand: Command = {
       starting.catch(() => undefined);
       if ((await Promise.race([starting, interrupted])) === "interrupted") return 130;
       const readySeconds = (performance.now() - began) / 1000;
-      say.say("cluster ready", `ready in ${readySeconds.toFixed(1)} s; evaluator at ${cluster.evaluator}`, { evaluator: cluster.evaluator, nats: cluster.natsUrl, seconds: readySeconds });
+      const dashboardNote = cluster.dashboard ? `; dashboard at ${cluster.dashboard}` : "";
+      say.say("cluster ready", `ready in ${readySeconds.toFixed(1)} s; evaluator at ${cluster.evaluator}${dashboardNote}`, {
+        evaluator: cluster.evaluator,
+        dashboard: cluster.dashboard || "off",
+        nats: cluster.natsUrl,
+        seconds: readySeconds,
+      });
 
       const outcome = await withRunService(name, { server: cluster.evaluator, access }, async (client) => {
         const launched = await client.launchRun({ spec });
@@ -227,9 +244,10 @@ export const upCommand: Command = {
             ...clientAccessHints().map((line) => `  ${line}`),
             "  npx mnistctl list",
             "  npx mnistctl run --sizes 784,30,10 --follow",
+            ...(cluster.dashboard ? [`The dashboard: ${cluster.dashboard}`] : []),
             `NATS at ${cluster.natsUrl}. Ctrl-C here stops everything.`,
           ].join("\n"),
-          { evaluator: cluster.evaluator, nats: cluster.natsUrl },
+          { evaluator: cluster.evaluator, dashboard: cluster.dashboard || "off", nats: cluster.natsUrl },
         );
         await Promise.race([interrupted, cluster.failure]);
       }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +32,8 @@ export interface LocalClusterOptions {
   tls?: ClientTls;
   /** The evaluator's gRPC port; unset, a free one. */
   evaluatorPort?: number;
+  /** The evaluator's dashboard port (0: off); unset, DASHBOARD_PORT from the environment, or the evaluator's default. */
+  dashboardPort?: number;
   onServiceLine?(name: string, line: string): void;
   /** A process is up and answering. */
   onStarted?(name: string, started: StartedProcess): void;
@@ -102,6 +105,8 @@ export class LocalCluster {
   natsUrl = "";
   /** The evaluator's gRPC address, for mnistctl --server. */
   evaluator = "";
+  /** The dashboard's URL, or "" when it is off. */
+  dashboard = "";
   private readonly services: Child[] = [];
   private nats: Child | undefined;
   private temporaryStore: string | undefined;
@@ -130,15 +135,18 @@ export class LocalCluster {
       this.natsUrl = options.natsUrl ?? (await this.startNats());
       // Port 0: each service binds a free port and reports it in its `ready` line.
       const env = { ...process.env, ...options.env, NATS_URL: this.natsUrl, GRPC_HOST: "127.0.0.1", GRPC_PORT: "0" };
-      const starts: Promise<string>[] = [];
+      const starts: Promise<ReadyLine>[] = [];
       for (let i = 1; i <= options.augmentReplicas; i++) starts.push(this.startService(`augment-${i}`, "augment", env));
       for (let i = 1; i <= options.trainers; i++) starts.push(this.startService(`trainer-${i}`, "trainer", env));
-      const evaluator = this.startService("evaluator", "evaluator", { ...env, GRPC_PORT: String(options.evaluatorPort ?? 0) });
+      const dashboard = options.dashboardPort === undefined ? {} : { DASHBOARD_PORT: String(options.dashboardPort) };
+      const evaluator = this.startService("evaluator", "evaluator", { ...env, GRPC_PORT: String(options.evaluatorPort ?? 0), ...dashboard });
       // Every start is awaited, so none rejects unobserved; the first failure is the one reported.
       const results = await Promise.allSettled([...starts, evaluator]);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
       if (failed) throw failed.reason;
-      this.evaluator = await evaluator;
+      const ready = await evaluator;
+      this.evaluator = ready.grpc;
+      this.dashboard = ready.dashboard === undefined || ready.dashboard === "off" ? "" : ready.dashboard;
       this.failed = Promise.race(
         this.processes.map((child) =>
           child.exited.then((exit) => {
@@ -200,13 +208,14 @@ export class LocalCluster {
     return `nats://${url}`;
   }
 
-  private async startService(name: string, service: ServiceName, env: NodeJS.ProcessEnv): Promise<string> {
+  private async startService(name: string, service: ServiceName, env: NodeJS.ProcessEnv): Promise<ReadyLine> {
     const options = this.options;
     const { child, lines } = startChild(name, process.execPath, [serviceEntry(service)], env, options.onServiceLine);
     if (this.stopping) child.kill();
     this.services.push(child);
     const started = Date.now();
-    const address = await awaitLine(child, lines, readyAddress, options.startTimeoutMs, "ready");
+    const ready = await awaitLine(child, lines, readyLine, options.startTimeoutMs, "ready");
+    const address = ready.grpc;
     const exited = child.exited.then((exit) => Promise.reject(failedStart(child, `${child.describeExit(exit)} before it was SERVING`)));
     exited.catch(() => undefined);
     const serving = waitUntilServing(address, { timeoutMs: Math.max(1_000, options.startTimeoutMs - (Date.now() - started)), tls: options.tls }).catch((error: unknown) => {
@@ -214,16 +223,36 @@ export class LocalCluster {
     });
     await Promise.race([serving, exited]);
     options.onStarted?.(name, { address, pid: child.process.pid! });
-    return address;
+    return ready;
   }
 }
 
-/** The gRPC address from a service's `ready` line. */
-function readyAddress(line: string): string | undefined {
+/** What a service's `ready` line says: its gRPC address, and the evaluator's dashboard URL ("off" when off). */
+interface ReadyLine {
+  grpc: string;
+  dashboard?: string;
+}
+
+function readyLine(line: string): ReadyLine | undefined {
   try {
-    const entry = JSON.parse(line) as { msg?: unknown; grpc?: unknown };
-    return entry.msg === "ready" && typeof entry.grpc === "string" ? entry.grpc : undefined;
+    const entry = JSON.parse(line) as { msg?: unknown; grpc?: unknown; dashboard?: unknown };
+    if (entry.msg !== "ready" || typeof entry.grpc !== "string") return undefined;
+    return { grpc: entry.grpc, ...(typeof entry.dashboard === "string" ? { dashboard: entry.dashboard } : {}) };
   } catch {
     return undefined;
   }
+}
+
+/** `preferred` when nothing listens on it at `host`, else a port the system says is free. */
+export async function freePort(host: string, preferred: number): Promise<number> {
+  const bind = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(undefined));
+      server.listen(port, host, () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === "object" && address ? address.port : undefined));
+      });
+    });
+  return (await bind(preferred)) ?? (await bind(0)) ?? preferred;
 }

@@ -20,6 +20,15 @@ export {
 } from "./checkpoints.js";
 export { Heartbeat, heartbeatIntervalMs, leaseMs, maxRunsPerTrainer, trainerFault, trainersBucket, trainerTtlMs, TrainerView, type TrainerViewOptions } from "./trainers.js";
 export { watchKv } from "./kv-watch.js";
-export { progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
+export { followProgress, progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
 export { isTransientNatsError, retryWhileTransient } from "./retry.js";
 export { kvKeys } from "./kv-keys.js";
+export {
+  augmentStatsIntervalMs,
+  augmentStatsSubject,
+  publishAugmentStats,
+  REPLICA_ID_PATTERN,
+  replicaStatsFault,
+  ReplicaStatsView,
+  type ReplicaStatsViewOptions,
+} from "./replica-stats.js";

@@ -1,9 +1,10 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { EpochProgressSchema, type EpochProgress } from "@mnist/protocol";
-import type { NatsConnection } from "nats";
+import type { NatsConnection, Subscription } from "nats";
 
 // Core NATS, not JetStream: progress is only worth having while it is fresh.
-export const progressSubject = (runId: string) => `mnist.progress.${runId}`;
+const progressSubjectPrefix = "mnist.progress";
+export const progressSubject = (runId: string) => `${progressSubjectPrefix}.${runId}`;
 
 /** How often a trainer reports an epoch's progress: enough for a smooth bar, negligible traffic. */
 export const progressIntervalMs = 250;
@@ -36,21 +37,42 @@ export async function* watchProgress(
   signal.addEventListener("abort", stop, { once: true });
   try {
     for await (const message of subscription) {
-      let progress: EpochProgress;
-      try {
-        progress = fromBinary(EpochProgressSchema, message.data);
-      } catch (error) {
-        onInvalid("undecodable", error instanceof Error ? error.message : String(error));
-        continue;
-      }
-      const fault = progressFault(runId, progress);
-      if (fault) onInvalid("invalid", fault);
-      else yield progress;
+      const progress = decodeProgress(runId, message.data, onInvalid);
+      if (progress) yield progress;
     }
   } finally {
     signal.removeEventListener("abort", stop);
     subscription.unsubscribe();
   }
+}
+
+/** Every run's progress reports, each to `onProgress`, until the subscription is unsubscribed; junk goes to `onInvalid`. */
+export function followProgress(
+  nats: NatsConnection,
+  onProgress: (progress: EpochProgress) => void,
+  onInvalid: (reason: "undecodable" | "invalid", detail: string) => void,
+): Subscription {
+  return nats.subscribe(`${progressSubjectPrefix}.*`, {
+    callback: (error, message) => {
+      if (error) return;
+      const progress = decodeProgress(message.subject.slice(progressSubjectPrefix.length + 1), message.data, onInvalid);
+      if (progress) onProgress(progress);
+    },
+  });
+}
+
+/** The report in a message on run `runId`'s subject, or undefined (and a word to `onInvalid`) when it is none. */
+function decodeProgress(runId: string, data: Uint8Array, onInvalid: (reason: "undecodable" | "invalid", detail: string) => void): EpochProgress | undefined {
+  let progress: EpochProgress;
+  try {
+    progress = fromBinary(EpochProgressSchema, data);
+  } catch (error) {
+    onInvalid("undecodable", error instanceof Error ? error.message : String(error));
+    return undefined;
+  }
+  const fault = progressFault(runId, progress);
+  if (fault) onInvalid("invalid", fault);
+  return fault ? undefined : progress;
 }
 
 /** Calls `report` at most every `intervalMs`, plus always for the last example of an epoch. */

@@ -2,14 +2,13 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
-  Metadata,
   ServerUnaryCall,
   ServerWritableStream,
   sendUnaryData,
   UntypedHandleCall,
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { UndecodableRequest, type MethodInput, type MethodOutputInit, type ServiceMethods } from "./descriptors.js";
 import { clipDetails, GrpcStatusError, statusOf } from "./errors.js";
 
@@ -18,6 +17,16 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly metadata: Metadata;
   readonly peer: string;
+}
+
+/**
+ * The context of a call that comes in by another door than gRPC (the evaluator's dashboard calls
+ * RunService's handlers directly): `headers` become its metadata, `peer` says where it came from.
+ */
+export function localCallContext(peer: string, headers: Record<string, string>, signal: AbortSignal): CallContext {
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+  return { signal, metadata, peer };
 }
 
 type UnaryHandler<M extends Pick<DescMethod, "input" | "output">> = (

@@ -48,6 +48,8 @@ export interface RunningService {
   listening?(grpc: { address: string; port: number }): Promise<void>;
   /** Finishes or hands back in-flight work; called after gRPC stops accepting calls, before NATS drains. */
   stop?(): Promise<void>;
+  /** More of the `ready` line (the evaluator's dashboard address). */
+  ready?: Record<string, unknown>;
 }
 
 export interface ServiceOptions<C> {
@@ -103,7 +105,7 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
   await running.listening?.({ address: grpc.address, port: grpc.port });
   grpc.health.set(ServingStatus.SERVING);
   const ready = { grpc: grpc.address, tls: tls === undefined ? "off" : tls.ca ? "mutual" : "on", auth: config.AUTH_TOKEN === undefined ? "off" : "bearer token" };
-  logger.info({ ...ready, metrics: metricsServer ? `${config.GRPC_HOST}:${metricsServer.port}` : "off" }, "ready");
+  logger.info({ ...ready, metrics: metricsServer ? `${config.GRPC_HOST}:${metricsServer.port}` : "off", ...running.ready }, "ready");
 }
 
 export { bind };

@@ -92,6 +92,42 @@ export function isIdentity(spec: AugmentSettings | undefined): boolean {
   return !spec.expandShifts && probabilityFields.every((field) => spec[field] === 0);
 }
 
+/**
+ * The settings as `--augment` items (what `mnistctl run --augment` parses back to the same
+ * settings): "none", a preset's name, or the transforms one by one ("rotate=10,elastic=34/6"),
+ * "shifts" first when the expansion is on. A transform with a probability other than 1 cannot be
+ * written as a flag and is shown as "rotate=15@0.5".
+ */
+export function augmentLabel(spec: AugmentSettings | undefined): string {
+  const settings = augmentSettings(spec ? pick(spec) : {});
+  const items = settings.expandShifts ? ["shifts"] : [];
+  const rest = { ...settings, expandShifts: false };
+  const preset = (["affine", "elastic"] as const).find((name) => probabilityFields.every((field) => sameTransform(presets[name], rest, field)));
+  if (preset) return [...items, preset].join(",");
+  const at = (probability: number) => (probability === 1 ? "" : `@${probability}`);
+  if (settings.rotateProbability > 0) items.push(`rotate=${settings.rotateDegrees}${at(settings.rotateProbability)}`);
+  if (settings.translateProbability > 0) items.push(`translate=${settings.translatePixels}${at(settings.translateProbability)}`);
+  if (settings.skewProbability > 0) items.push(`skew=${settings.skew}${at(settings.skewProbability)}`);
+  if (settings.scaleProbability > 0) items.push(`scale=${settings.scale}${at(settings.scaleProbability)}`);
+  if (settings.elasticProbability > 0) items.push(`elastic=${settings.elasticAlpha}/${settings.elasticSigma}${at(settings.elasticProbability)}`);
+  return items.length === 0 ? "none" : items.join(",");
+}
+
+/** The parameters each transform's probability switches on. */
+const transformParameters: Record<(typeof probabilityFields)[number], (keyof AugmentSettings)[]> = {
+  rotateProbability: ["rotateDegrees"],
+  translateProbability: ["translatePixels"],
+  skewProbability: ["skew"],
+  scaleProbability: ["scale"],
+  elasticProbability: ["elasticAlpha", "elasticSigma"],
+};
+
+/** True when the transform is off in both, or on with the same probability and parameters. */
+function sameTransform(a: Readonly<AugmentSettings>, b: Readonly<AugmentSettings>, field: (typeof probabilityFields)[number]): boolean {
+  if (a[field] !== b[field]) return false;
+  return a[field] === 0 || transformParameters[field].every((parameter) => a[parameter] === b[parameter]);
+}
+
 function pick(spec: AugmentSettings): AugmentSettings {
   return {
     expandShifts: spec.expandShifts ?? false,

@@ -36,6 +36,7 @@ export {
   type StoppingRules,
 } from "./spec.js";
 export {
+  augmentLabel,
   augmentRanges,
   augmentSettings,
   checkAugmentSettings,

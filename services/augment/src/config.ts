@@ -1,7 +1,10 @@
 // The augment service's environment variables, apart from main.ts so that importing them (the
 // deployment tests check manifests against this spec) does not start the service.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import { REPLICA_ID_PATTERN } from "@mnist/cluster";
 import { SLICE_SUBJECT } from "@mnist/stream";
 import { ConfigError, env, type Variable } from "@mnist/runtime";
 
@@ -25,7 +28,17 @@ const subject: Variable<string> = {
   },
 };
 
+// The name the replica reports its work under (the dashboard's cluster view): one NATS subject token.
+const replicaId: Variable<string> = {
+  parse(raw, name) {
+    if (raw === undefined || raw === "") return `${hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 120)}-${randomBytes(3).toString("hex")}`;
+    if (!REPLICA_ID_PATTERN.test(raw)) throw new ConfigError(name, raw, "1 to 128 of A-Z a-z 0-9 _ - (unset: the host name and a random suffix)");
+    return raw;
+  },
+};
+
 export const augmentEnv = {
+  AUGMENT_ID: replicaId,
   AUGMENT_DATA_DIR: dataDir,
   AUGMENT_SUBJECT: subject,
   AUGMENT_CONCURRENCY: env.integer({ min: 1, max: 64, default: 1 }),

@@ -28,6 +28,7 @@ await runService({
       maxPartBytes: config.AUGMENT_MAX_PART_BYTES,
       statsIntervalMs: config.AUGMENT_STATS_INTERVAL_MS,
       subject: config.AUGMENT_SUBJECT,
+      replicaId: config.AUGMENT_ID,
     }, augmentMetrics(metrics));
     worker.start();
     return { services: [], stop: () => worker.stop() };

@@ -1,4 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
+import { augmentStatsIntervalMs, publishAugmentStats } from "@mnist/cluster";
 import { InvalidArgument } from "@mnist/errors";
 import { type SliceMaker } from "@mnist/augment";
 import { AUGMENT_QUEUE, checkSliceRequest, encodeError, encodeParts, MAX_REQUEST_BYTES, SLICE_SUBJECT, type CheckedSliceRequest } from "@mnist/stream";
@@ -18,6 +19,8 @@ export interface WorkerConfig {
   maxPartBytes: number;
   statsIntervalMs: number;
   subject?: string;
+  /** The name its reports on `mnist.augment.stats.<id>` carry. */
+  replicaId: string;
 }
 
 export type RejectReason = "oversize" | "undecodable" | "invalid" | "no-reply-subject" | "busy" | "failed";
@@ -58,6 +61,8 @@ export class AugmentWorker {
   private readonly queue: Job[] = [];
   private subscription?: Subscription;
   private timer?: NodeJS.Timeout;
+  private statsTimer?: NodeJS.Timeout;
+  private lastPublished = { at: Date.now(), images: 0 };
   private idle?: () => void;
   private rejectLogBudget = REJECT_LOG_BUDGET;
   private lastReport = { at: Date.now(), images: 0, received: 0, rejected: 0 };
@@ -93,8 +98,11 @@ export class AugmentWorker {
     });
     this.timer = setInterval(() => this.report("augment stats"), this.config.statsIntervalMs);
     this.timer.unref();
+    this.statsTimer = setInterval(() => this.publishStats(), augmentStatsIntervalMs);
+    this.statsTimer.unref();
+    this.publishStats();
     this.logger.info(
-      { subject, queue: AUGMENT_QUEUE, concurrency: this.config.concurrency, maxPartBytes: this.maxPartBytes, trainingImages: this.maker.training.count },
+      { replica: this.config.replicaId, subject, queue: AUGMENT_QUEUE, concurrency: this.config.concurrency, maxPartBytes: this.maxPartBytes, trainingImages: this.maker.training.count },
       "augment serving slices",
     );
   }
@@ -107,6 +115,7 @@ export class AugmentWorker {
   async stop(): Promise<void> {
     this.subscription?.unsubscribe();
     clearInterval(this.timer);
+    clearInterval(this.statsTimer);
     if (this.counters.inFlight > 0 || this.queue.length > 0) {
       this.logger.info({ inFlight: this.counters.inFlight, queued: this.queue.length }, "augment finishing accepted requests");
       await new Promise<void>((resolve) => (this.idle = resolve));
@@ -187,6 +196,26 @@ export class AugmentWorker {
     } catch (error) {
       this.logger.warn({ err: error }, "augment error reply not sent");
     }
+  }
+
+  /** Tells whoever watches the cluster (the evaluator's dashboard) what this replica is doing. */
+  private publishStats(): void {
+    const now = Date.now();
+    const c = this.counters;
+    const seconds = Math.max(1e-3, (now - this.lastPublished.at) / 1000);
+    const imagesPerSecond = (c.images - this.lastPublished.images) / seconds;
+    this.lastPublished = { at: now, images: c.images };
+    if (this.nats.isClosed()) return;
+    publishAugmentStats(this.nats, {
+      replicaId: this.config.replicaId,
+      slicesServed: BigInt(c.served),
+      imagesServed: BigInt(c.images),
+      imagesPerSecond,
+      queued: this.queue.length,
+      inFlight: c.inFlight,
+      rejected: BigInt(c.rejected),
+      concurrency: this.config.concurrency,
+    });
   }
 
   private report(message: string, always = false): void {

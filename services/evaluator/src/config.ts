@@ -17,7 +17,12 @@ const dataDir: Variable<string | undefined> = {
   },
 };
 
+/** The dashboard's default port; DASHBOARD_PORT=0 switches it off. */
+export const dashboardPort = 8080;
+
 export const evaluatorEnv = {
+  // The web dashboard (on GRPC_HOST); 0: not served.
+  DASHBOARD_PORT: env.port({ default: dashboardPort }),
   EVALUATOR_DATA_DIR: dataDir,
   EVALUATOR_MAX_EPOCHS: env.integer({ min: 1, max: 100_000, default: 1_000 }),
   EVALUATOR_PLACEMENT_INTERVAL_MS: env.integer({ min: 100, max: 600_000, default: 1_000 }),

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-import { consumeCheckpoints, TrainerView, watchProgress } from "@mnist/cluster";
+import { consumeCheckpoints, followProgress, ReplicaStatsView, TrainerView, watchProgress } from "@mnist/cluster";
 import { loadMnist } from "@mnist/core";
-import { Rejections, runService } from "@mnist/runtime";
+import { grpcServerTls, Rejections, runService } from "@mnist/runtime";
 import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
+import { DashboardFeed } from "./dashboard/feed.js";
+import { serveDashboard, type DashboardServer } from "./dashboard/server.js";
 import { evaluatorMetrics } from "./metrics.js";
 import { Placement } from "./placement.js";
-import { runService as runServiceBinding } from "./run-service.js";
+import { runService as runServiceBinding, runServiceImpl } from "./run-service.js";
 import { RunStore } from "./run-store.js";
 import { Steering } from "./steering.js";
 import { SweepStore } from "./sweep-store.js";
@@ -23,15 +25,27 @@ await runService({
     // coming or going), starts a placement pass; the periodic tick catches heartbeats that expire.
     let placement: Placement | undefined;
     const kick = () => placement?.kick();
+    // The dashboard's live state is fed from the same watches that steer the runs.
+    let trainers: TrainerView | undefined;
+    const replicas = new ReplicaStatsView(nats, {
+      onInvalid: (reason, detail) => rejections.reject("augment-stats", reason, { detail }),
+      onReport: () => feed.clusterChanged(),
+    });
+    const feed = new DashboardFeed({ trainers: () => trainers?.live() ?? [], replicas: () => replicas.live() });
+    const progress = followProgress(nats, (report) => feed.epochProgress(report), (reason, detail) => rejections.reject("progress-feed", reason, { detail }));
     const store = await RunStore.open(nats, {
       onWatchError: (key, error) => logger.warn({ key, err: error }, "runs watch dropped; opening it again"),
       onInvalid: (key, reason, detail) => rejections.reject("runs", reason, { key, detail }),
       onChange: kick,
+      onRecord: (record) => feed.record(record),
     });
-    const trainers = await TrainerView.open(nats, {
+    trainers = await TrainerView.open(nats, {
       onWatchError: (error) => logger.warn({ err: error }, "trainers watch dropped; opening it again"),
       onInvalid: (key, reason, detail) => rejections.reject("trainers", reason, { key, detail }),
-      onChange: kick,
+      onChange: () => {
+        kick();
+        feed.clusterChanged();
+      },
     });
     const sweeps = await SweepStore.open(nats, (key, reason, detail) => rejections.reject("sweeps", reason, { key, detail }));
     const clients = new TrainerClients(grpcAccess);
@@ -46,16 +60,23 @@ await runService({
       onRejected: (reason, detail, bytes) => rejections.reject("checkpoints", reason, { detail, bytes }),
     }).catch((error: unknown) => logger.error({ err: error }, "checkpoint consumer stopped"));
     placement.start(config.EVALUATOR_PLACEMENT_INTERVAL_MS);
+    const runs = runServiceImpl(store, sweeps, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
+      watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })),
+    );
+    const dashboard: DashboardServer | undefined =
+      config.DASHBOARD_PORT === 0
+        ? undefined
+        : await serveDashboard({ host: config.GRPC_HOST, port: config.DASHBOARD_PORT, tls: grpcServerTls(config), token: config.AUTH_TOKEN, logger, feed, runService: runs });
     return {
-      services: [
-        runServiceBinding(store, sweeps, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
-          watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })),
-        ),
-      ],
+      services: [runServiceBinding(runs)],
+      ready: { dashboard: dashboard?.url ?? "off" },
       stop: async () => {
         consuming.abort();
+        await dashboard?.close();
+        progress.unsubscribe();
+        replicas.stop();
         await placement!.stop();
-        await Promise.all([consumer, store.close(), trainers.stop()]);
+        await Promise.all([consumer, store.close(), trainers!.stop()]);
         clients.close();
         rejections.stop();
       },

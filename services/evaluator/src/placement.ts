@@ -1,8 +1,9 @@
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import type { TrainerView } from "@mnist/cluster";
 import { GrpcStatusError, isPermanent, status } from "@mnist/grpc";
-import { RunState, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { RunEventKind, RunState, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import type { Logger } from "@mnist/runtime";
+import { addEvent } from "./audit.js";
 import type { RunStore } from "./run-store.js";
 import type { TrainerClients } from "./trainer-clients.js";
 
@@ -150,6 +151,7 @@ export class Placement {
     await this.store.update(run.runId, (record) => {
       if (record.state !== RunState.RUNNING || record.trainerId !== run.trainerId) return false;
       record.state = RunState.QUEUED;
+      addEvent(record, RunEventKind.REQUEUE, record.epochs.length, { reason: `trainer ${run.trainerId} lost: its heartbeat expired`, detail: `trainer=${run.trainerId}` });
     });
   }
 
@@ -183,6 +185,7 @@ export class Placement {
       record.trainerId = trainer.trainerId;
       first = record.startedAt === undefined;
       record.startedAt ??= timestampNow();
+      addEvent(record, RunEventKind.PLACE, startEpoch, { reason: startEpoch > 0 ? `resumed from epoch ${startEpoch - 1}'s checkpoint` : "", detail: `trainer=${trainer.trainerId}` });
     });
     if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
       // Stopped while we were starting it.

@@ -1,5 +1,5 @@
 import { clone, create } from "@bufbuild/protobuf";
-import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding } from "@mnist/grpc";
+import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding, type ServiceImpl } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
 import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
@@ -117,15 +117,26 @@ function replay(run: RunRecord, spec: ResolvedRunSpec, rules: StoppingRules) {
 /** The most trials one sweep may launch. */
 export const maxSweepTrials = 1_000;
 
-/** The public gRPC RunService: validation and records here, placement and steering in RunControl. */
-export function runService(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): ServiceBinding {
+/** The public gRPC RunService, bound for the gRPC host. */
+export function runService(impl: RunServiceImpl): ServiceBinding {
+  return bind(RunService, impl);
+}
+
+export type RunServiceImpl = ServiceImpl<typeof RunService>;
+
+/**
+ * RunService's handlers: validation and records here, placement and steering in RunControl. The
+ * gRPC host and the dashboard both call these, so a stop from a browser is checked and recorded
+ * exactly as one from mnistctl.
+ */
+export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): RunServiceImpl {
   const existing = async (runId: string) => {
     checkRunId(runId);
     const run = await store.get(runId);
     if (!run) throw notFound("run", runId);
     return run;
   };
-  return bind(RunService, {
+  return {
     async launchRun(request, context) {
       const { spec, eta } = checkSpec(request.spec, limits);
       const run = await store.create(spec, eta, actorOf(context));
@@ -234,5 +245,5 @@ export function runService(store: RunStore, sweeps: SweepStore, control: RunCont
       });
       return { epoch, network: bytes, spec: run.spec };
     },
-  });
+  };
 }

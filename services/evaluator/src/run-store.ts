@@ -22,6 +22,8 @@ export interface RunStoreOptions {
   onInvalid?(key: string, reason: "undecodable" | "invalid", detail: string): void;
   /** A run appeared, or its state changed, by any writer's hand (so placement can act at once). */
   onChange?(record: RunRecord): void;
+  /** Every new revision of any run, finished ones included (the dashboard's feed). */
+  onRecord?(record: RunRecord): void;
 }
 
 /** What the store knows of a run from the last revision it saw: the record itself only while the run is active. */
@@ -141,6 +143,7 @@ export class RunStore {
     const previous = this.known.get(runId);
     if (previous && previous.revision >= revision) return;
     this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record });
+    this.options.onRecord?.(record);
     if (previous ? previous.state !== record.state : !isTerminal(record.state)) this.options.onChange?.(record);
   }
 

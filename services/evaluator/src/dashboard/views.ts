@@ -1,0 +1,233 @@
+// What the dashboard's browser code receives: plain JSON made from the run records, with names
+// for enums ("finished", "decay") and the epoch fields as the evaluator's log names them.
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { Decision, RunEventKind, RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { augmentLabel, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
+
+export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unknown";
+
+const stateNames: Record<RunState, StateName> = {
+  [RunState.UNSPECIFIED]: "unknown",
+  [RunState.QUEUED]: "queued",
+  [RunState.RUNNING]: "running",
+  [RunState.FINISHED]: "finished",
+  [RunState.STOPPED]: "stopped",
+  [RunState.FAILED]: "failed",
+};
+
+const decisionNames: Record<Decision, string> = {
+  [Decision.UNSPECIFIED]: "",
+  [Decision.CONTINUE]: "continue",
+  [Decision.DECAY_ETA]: "decay-eta",
+  [Decision.STOP]: "stop",
+};
+
+/** An event kind's name: RUN_EVENT_KIND_REQUEUE is "requeue". */
+const eventName = (kind: RunEventKind) => (RunEventKind[kind] ?? "unknown").toLowerCase();
+
+/** The hyper-parameters a comparison puts side by side. */
+export interface HyperParameters {
+  sizes: number[];
+  cost: string;
+  activation: string;
+  init: string;
+  eta: number;
+  lambda: number;
+  l1: number;
+  dropout: number;
+  momentum: number;
+  nesterov: boolean;
+  miniBatch: number;
+  epochs: number;
+  trainLimit: number;
+  augment: string;
+  seed: string;
+  evalOn: string;
+  decayAfter: number;
+  earlyStop: number;
+}
+
+/** One row of the runs table. */
+export interface RunSummary {
+  id: string;
+  name: string;
+  state: StateName;
+  sweep: string;
+  network: string;
+  /** Epochs finished. */
+  epochs: number;
+  maxEpochs: number;
+  bestEpoch: number | null;
+  bestValAccuracy: number | null;
+  testAccuracy: number | null;
+  /** The learning rate the next epoch trains with. */
+  eta: number;
+  trainer: string;
+  stopReason: string;
+  error: string;
+  /** Milliseconds since the epoch, as JavaScript dates take them. */
+  createdAt: number | null;
+  hyper: HyperParameters | null;
+}
+
+export interface EpochView {
+  epoch: number;
+  eta: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+  valAccuracy: number | null;
+  valCost: number | null;
+  trainCost: number | null;
+  trainAccuracy: number | null;
+  testAccuracy: number | null;
+  testCost: number | null;
+  decision: string;
+  restoreEpoch: number | null;
+}
+
+export interface EventView {
+  time: number | null;
+  epoch: number;
+  kind: string;
+  reason: string;
+  actor: string;
+  detail: string;
+}
+
+/** A run's page: its row, every epoch, every change of eta and the audit trail. */
+export interface RunDetail extends RunSummary {
+  epochList: EpochView[];
+  etaHistory: { epoch: number; eta: number }[];
+  events: EventView[];
+  startedAt: number | null;
+  finishedAt: number | null;
+  wallSeconds: number;
+  evalOn: string;
+}
+
+export interface ProgressView {
+  id: string;
+  epoch: number;
+  examples: number;
+  total: number;
+  imagesPerSecond: number;
+}
+
+export interface ClusterView {
+  trainers: { id: string; address: string; capacity: number; runs: string[] }[];
+  augment: { id: string; imagesPerSecond: number; imagesServed: number; slicesServed: number; queued: number; inFlight: number; rejected: number; concurrency: number }[];
+}
+
+const optional = (value: number | undefined) => (value === undefined ? null : value);
+
+function resolved(record: RunRecord): ResolvedRunSpec | undefined {
+  try {
+    return resolveRunSpec(record.spec!);
+  } catch {
+    // A stored spec that no longer resolves is shown without its hyper-parameters.
+    return undefined;
+  }
+}
+
+function hyperParameters(spec: ResolvedRunSpec): HyperParameters {
+  return {
+    sizes: spec.sizes,
+    cost: spec.cost,
+    activation: spec.activation,
+    init: spec.init,
+    eta: spec.eta,
+    lambda: spec.lambda,
+    l1: spec.l1,
+    dropout: spec.dropout,
+    momentum: spec.momentum,
+    nesterov: spec.nesterov,
+    miniBatch: spec.miniBatch,
+    epochs: spec.epochs,
+    trainLimit: spec.trainLimit,
+    augment: augmentLabel(spec.augment),
+    seed: spec.seed.toString(),
+    evalOn: spec.evalOn,
+    decayAfter: spec.stopping.decayAfter,
+    earlyStop: spec.stopping.earlyStopPatience,
+  };
+}
+
+export function runSummary(record: RunRecord): RunSummary {
+  const spec = resolved(record);
+  const scored = record.epochs.length > 0;
+  return {
+    id: record.runId,
+    name: record.spec?.name ?? "",
+    state: stateNames[record.state] ?? "unknown",
+    sweep: record.sweepId,
+    network: (record.spec?.sizes ?? []).join("-"),
+    epochs: record.epochs.length,
+    maxEpochs: spec?.epochs ?? 0,
+    bestEpoch: scored ? record.bestEpoch : null,
+    bestValAccuracy: scored ? record.bestValAccuracy : null,
+    testAccuracy: optional(record.testAccuracy),
+    eta: record.eta,
+    trainer: record.trainerId,
+    stopReason: record.stopReason,
+    error: record.error,
+    createdAt: record.createdAt ? timestampMs(record.createdAt) : null,
+    hyper: spec ? hyperParameters(spec) : null,
+  };
+}
+
+export function epochView(metrics: EpochMetrics): EpochView {
+  return {
+    epoch: metrics.epoch,
+    eta: metrics.eta,
+    trainSeconds: metrics.trainSeconds,
+    imagesPerSecond: metrics.imagesPerSecond,
+    valAccuracy: optional(metrics.valAccuracy),
+    valCost: optional(metrics.valCost),
+    trainCost: optional(metrics.trainCost),
+    trainAccuracy: optional(metrics.trainAccuracy),
+    testAccuracy: optional(metrics.testAccuracy),
+    testCost: optional(metrics.testCost),
+    decision: decisionNames[metrics.decision] ?? "",
+    restoreEpoch: optional(metrics.restoreEpoch),
+  };
+}
+
+export function runDetail(record: RunRecord): RunDetail {
+  return {
+    ...runSummary(record),
+    epochList: record.epochs.map(epochView),
+    etaHistory: record.etaHistory.map(({ epoch, eta }) => ({ epoch, eta })),
+    events: record.events.map((event) => ({
+      time: event.time ? timestampMs(event.time) : null,
+      epoch: event.epoch,
+      kind: eventName(event.kind),
+      reason: event.reason,
+      actor: event.actor,
+      detail: event.detail,
+    })),
+    startedAt: record.startedAt ? timestampMs(record.startedAt) : null,
+    finishedAt: record.finishedAt ? timestampMs(record.finishedAt) : null,
+    wallSeconds: record.wallSeconds,
+    evalOn: resolved(record)?.evalOn ?? "validation",
+  };
+}
+
+export function progressView(progress: EpochProgress): ProgressView {
+  return { id: progress.runId, epoch: progress.epoch, examples: progress.examples, total: progress.total, imagesPerSecond: progress.imagesPerSecond };
+}
+
+export function clusterView(trainers: readonly TrainerInfo[], replicas: readonly AugmentReplicaStats[]): ClusterView {
+  return {
+    trainers: trainers.map((trainer) => ({ id: trainer.trainerId, address: trainer.address, capacity: trainer.maxRuns, runs: [...trainer.runIds] })),
+    augment: replicas.map((replica) => ({
+      id: replica.replicaId,
+      imagesPerSecond: replica.imagesPerSecond,
+      imagesServed: Number(replica.imagesServed),
+      slicesServed: Number(replica.slicesServed),
+      queued: replica.queued,
+      inFlight: replica.inFlight,
+      rejected: Number(replica.rejected),
+      concurrency: replica.concurrency,
+    })),
+  };
+}
