@@ -82,7 +82,7 @@ export async function runParallelRuns(options: ParallelRunsOptions): Promise<Par
     wallSeconds[String(maxRuns)] = seconds;
     cpuSeconds[String(maxRuns)] = cpu;
     runs.forEach((run, i) => {
-      const same = run.epochs.map((epoch) => epoch.valAccuracy).join() === twins[i]!.epochs.map((epoch) => epoch.evalAccuracy).join();
+      const same = run.epochs.map((epoch) => epoch.valAccuracy).join() === twins[i]!.epochs.map((epoch) => epoch.valAccuracy).join();
       if (!same) options.log(`run ${i + 1} (TRAINER_MAX_RUNS=${maxRuns}) differs from its in-process twin`);
       identical &&= same;
     });

@@ -34,7 +34,7 @@ export async function trainRun(settings: RunSettings, seed: number, mnist: Mnist
     monitor: { evalAccuracy: true },
   });
   const result = await trainLocally(spec, { mnist });
-  return { seed, accuracies: result.epochs.map((e) => e.evalAccuracy!), wallSeconds: result.wallSeconds, blasThreads: result.blasThreads };
+  return { seed, accuracies: result.epochs.map((e) => e.valAccuracy!), wallSeconds: result.wallSeconds, blasThreads: result.blasThreads };
 }
 
 export function measured(accuracies: number[], measure: Measure): number {

@@ -1,11 +1,11 @@
 import { fixed, percent, type Column } from "./table.js";
 
 /** The figures an epoch may have, each shown only by the tables that have it. */
-export type EpochFigure = "valAccuracy" | "valCost" | "trainCost" | "trainAccuracy" | "evalCost" | "evalAccuracy" | "testAccuracy";
+export type EpochFigure = "valAccuracy" | "valCost" | "trainCost" | "trainAccuracy" | "testAccuracy";
 
 /**
- * An epoch as a table row: `mnistctl train`'s report (evaluation figures on --eval-on's set) or
- * a cluster run's metrics (validation figures, and the test set's accuracy).
+ * An epoch as a table row: `mnistctl train`'s report or a cluster run's metrics, with the same
+ * names (valAccuracy and valCost: the evaluation set's, validation unless --eval-on test).
  */
 export type EpochRow = { epoch: number; eta: number; trainSeconds: number; imagesPerSecond: number; decision: string; restoreEpoch?: number } & Partial<Record<EpochFigure, number>>;
 
@@ -18,8 +18,6 @@ const columns: [figure: EpochFigure | undefined, column: Column<EpochRow>][] = [
   ["valCost", ["val cost", 8, (r) => fixed(r.valCost, 4)]],
   ["trainCost", ["train cost", 10, (r) => fixed(r.trainCost, 4)]],
   ["trainAccuracy", ["train acc", 9, (r) => percent(r.trainAccuracy)]],
-  ["evalCost", ["eval cost", 9, (r) => fixed(r.evalCost, 4)]],
-  ["evalAccuracy", ["eval acc", 8, (r) => percent(r.evalAccuracy)]],
   ["testAccuracy", ["test acc", 8, (r) => percent(r.testAccuracy)]],
   // A decay that goes back to the best epoch's weights says which: "decay-eta, from 12".
   [undefined, ["decision", 9, (r) => (r.restoreEpoch === undefined ? r.decision : `${r.decision}, from ${r.restoreEpoch}`), "left"]],

@@ -13,8 +13,7 @@ export interface EpochRecord {
   eta: number;
   trainCost?: number;
   trainAccuracy?: number;
-  evalCost?: number;
-  evalAccuracy?: number;
+  /** The evaluation set's (validation unless the run evaluated on the test set). */
   valCost?: number;
   valAccuracy?: number;
   testAccuracy?: number;
@@ -43,16 +42,14 @@ interface Series {
 }
 
 // One colour per data set in both panels, so the legend reads the same on either side.
-const training = "#1f77b4", evaluation = "#ff7f0e", validation = "#9467bd", test = "#2ca02c";
+const training = "#1f77b4", validation = "#ff7f0e", test = "#2ca02c";
 
 const costSeries: Series[] = [
   { field: "trainCost", label: "training data", colour: training },
-  { field: "evalCost", label: "evaluation data", colour: evaluation },
   { field: "valCost", label: "validation data", colour: validation },
 ];
 const accuracySeries: Series[] = [
   { field: "trainAccuracy", label: "training data", colour: training },
-  { field: "evalAccuracy", label: "evaluation data", colour: evaluation },
   { field: "valAccuracy", label: "validation data", colour: validation },
   { field: "testAccuracy", label: "test data", colour: test },
 ];

@@ -16,8 +16,8 @@ const run: EpochRecord[] = Array.from({ length: 10 }, (_, epoch) => ({
   eta: epoch < 6 ? 0.5 : epoch < 8 ? 0.25 : 0.125,
   trainCost: 0.3 + 1.2 * Math.exp(-epoch / 3),
   trainAccuracy: 0.99 - 0.1 * Math.exp(-epoch / 3),
-  evalCost: 0.6 + 0.8 * Math.exp(-epoch / 4),
-  evalAccuracy: 0.96 - 0.08 * Math.exp(-epoch / 4),
+  valCost: 0.6 + 0.8 * Math.exp(-epoch / 4),
+  valAccuracy: 0.96 - 0.08 * Math.exp(-epoch / 4),
 }));
 
 describe("learningCurvesSvg", () => {
@@ -25,15 +25,15 @@ describe("learningCurvesSvg", () => {
     const svg = learningCurvesSvg(run, { title: "run 42" });
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="1000" height="440"/);
     for (const panel of ["cost", "accuracy"]) expect(svg).toContain(`data-panel="${panel}"`);
-    for (const series of ["trainCost", "evalCost", "trainAccuracy", "evalAccuracy"]) expect(svg).toContain(`data-series="${series}"`);
-    for (const absent of ["valCost", "valAccuracy", "testAccuracy"]) expect(svg).not.toContain(`data-series="${absent}"`);
+    for (const series of ["trainCost", "valCost", "trainAccuracy", "valAccuracy"]) expect(svg).toContain(`data-series="${series}"`);
+    for (const absent of ["testAccuracy"]) expect(svg).not.toContain(`data-series="${absent}"`);
     const markers = [...svg.matchAll(/<line class="eta-change" data-eta="([\d.]+)"/g)].map((match) => match[1]);
     // One marker per change in each of the two panels.
     expect(markers).toEqual(["0.25", "0.125", "0.25", "0.125"]);
     expect(svg).toContain("η = 0.25");
     expect(svg).toContain("η = 0.125");
     expect(svg).toContain("η changed");
-    for (const label of ["training data", "evaluation data", "epoch", "accuracy (%)", ">run 42<", "epochs 0–9; η = 0.5, changed 2 times, finally 0.125"]) expect(svg).toContain(label);
+    for (const label of ["training data", "validation data", "epoch", "accuracy (%)", ">run 42<", "epochs 0–9; η = 0.5, changed 2 times, finally 0.125"]) expect(svg).toContain(label);
     // Accuracy is drawn in percent, from 88 % to 98.5 % here: ticks 85 to 100 in fives.
     for (const tick of [85, 90, 95, 100]) expect(svg).toContain(`>${tick}</text>`);
   });
@@ -68,7 +68,7 @@ describe("learningCurvesSvg", () => {
   it.each([
     [[], "no epoch records to plot"],
     [[{ epoch: 0, eta: 0.5 }], "the records carry no cost or accuracy"],
-    [[{ epoch: 0, eta: 0.5, evalAccuracy: 96.5 }], "epoch 0: evalAccuracy is 96.5; accuracies are fractions from 0 to 1"],
+    [[{ epoch: 0, eta: 0.5, valAccuracy: 96.5 }], "epoch 0: valAccuracy is 96.5; accuracies are fractions from 0 to 1"],
     [[{ epoch: 0, eta: 0.5, trainCost: 1 }, { epoch: 0, eta: 0.5, trainCost: 1 }], "epoch 0 appears twice"],
     [[{ epoch: 1.5, eta: 0.5, trainCost: 1 }], "epoch 1.5: epoch is 1.5; expected a whole number from 0"],
     [[{ epoch: 0, eta: 0, trainCost: 1 }], "epoch 0: eta is 0; expected a learning rate greater than 0"],
@@ -119,7 +119,7 @@ describe("mnistctl plot", () => {
     expect(svgRun.stdout).toBe(`wrote ${svgOut}: ${records.length} epochs (1000×440)\n`);
     const svg = readFileSync(svgOut, "utf8");
     expect(svg).toBe(learningCurvesSvg(records, { title: "tiny η" }));
-    for (const series of ["trainCost", "evalCost", "trainAccuracy", "evalAccuracy"]) expect(svg).toContain(`data-series="${series}"`);
+    for (const series of ["trainCost", "valCost", "trainAccuracy", "valAccuracy"]) expect(svg).toContain(`data-series="${series}"`);
     expect(svg).toContain(`class="eta-change"`);
 
     const pngOut = join(dir, "from-log.png");
@@ -134,9 +134,9 @@ describe("mnistctl plot", () => {
   const finishedOnly = join(dir, "finished.log");
   writeFileSync(finishedOnly, `${JSON.stringify({ level: 30, msg: "run finished", epochs: 0 })}\n`);
   const percents = join(dir, "percents.log");
-  writeFileSync(percents, `${JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, evalAccuracy: 91 })}\n`);
+  writeFileSync(percents, `${JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, valAccuracy: 91 })}\n`);
   const good = join(dir, "good.log");
-  writeFileSync(good, `${JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, evalAccuracy: 0.91 })}\n`);
+  writeFileSync(good, `${JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, valAccuracy: 0.91 })}\n`);
   it.each([
     [["plot"], "one of ID (a cluster run) or --log FILE (JSON lines from mnistctl train --json) is required"],
     [["plot", "--log", table], "--out FILE is required"],
@@ -145,7 +145,7 @@ describe("mnistctl plot", () => {
     [["plot", "--log", join(dir, "absent.log"), "--out", join(dir, "x.png")], "--log " + join(dir, "absent.log") + ": ENOENT"],
     [["plot", "--log", table, "--out", join(dir, "x.png")], `${table} line 1 is not JSON (write the log with mnistctl train --json)`],
     [["plot", "--log", finishedOnly, "--out", join(dir, "x.png")], `${finishedOnly} has no epoch lines`],
-    [["plot", "--log", percents, "--out", join(dir, "x.png")], "mnistctl plot: epoch 0: evalAccuracy is 91; accuracies are fractions from 0 to 1"],
+    [["plot", "--log", percents, "--out", join(dir, "x.png")], "mnistctl plot: epoch 0: valAccuracy is 91; accuracies are fractions from 0 to 1"],
     [["plot", "--log", percents, "--out", join(dir, "x.png"), "--width", "wide"], '--width is "wide"; allowed: a number'],
     [["plot", "--log", good, "--out", join(dir, "x.png"), "--width", "20"], "width 20: expected a whole number of pixels from 400 to 10000"],
     [["plot", "run-7", "--log", "train.jsonl", "--out", "curves.png"], "one of ID (a cluster run) or --log FILE"],
@@ -156,5 +156,12 @@ describe("mnistctl plot", () => {
     const lines = result.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(message);
+  });
+});
+
+describe("logs written before the epoch fields had one set of names", () => {
+  it("reads evalAccuracy and evalCost as valAccuracy and valCost", () => {
+    const line = JSON.stringify({ msg: "epoch", epoch: 0, eta: 0.5, evalAccuracy: 0.91, evalCost: 0.4 });
+    expect(epochRecordsFromLog(line, "old.log").records).toEqual([{ epoch: 0, eta: 0.5, valAccuracy: 0.91, valCost: 0.4 }]);
   });
 });

@@ -26,8 +26,8 @@ describe("mnistctl train", () => {
     expect(out.map((line) => line.msg)).toEqual(["epoch", "epoch", "epoch", "run finished"]);
     for (const [epoch, line] of out.slice(0, 3).entries()) {
       expect(line).toMatchObject({ service: "mnistctl", epoch, eta: 0.4 });
-      for (const field of ["trainSeconds", "imagesPerSecond", "trainCost", "evalCost"]) expect(line[field]).toBeGreaterThan(0);
-      for (const field of ["trainAccuracy", "evalAccuracy"]) expect(line[field]).toBeGreaterThan(0.5), expect(line[field]).toBeLessThanOrEqual(1);
+      for (const field of ["trainSeconds", "imagesPerSecond", "trainCost", "valCost"]) expect(line[field]).toBeGreaterThan(0);
+      for (const field of ["trainAccuracy", "valAccuracy"]) expect(line[field]).toBeGreaterThan(0.5), expect(line[field]).toBeLessThanOrEqual(1);
     }
     expect(out[3]).toMatchObject({ epochs: 3, stopReason: "completed 3 epochs", evalOn: "test", blasThreads: 1 });
 
@@ -35,20 +35,20 @@ describe("mnistctl train", () => {
     const local = await trainLocally(spec, { mnist });
     const saved = loadNetworkJson(readFileSync(model, "utf8"));
     expect(sha(saved.params)).toBe(sha(local.network.params));
-    expect(out[2]!.evalAccuracy).toBe(score(local.network, mnist.test, spec).accuracy);
+    expect(out[2]!.valAccuracy).toBe(score(local.network, mnist.test, spec).accuracy);
 
     const evaluated = await runNode("cli/dist/main.js", ["evaluate", "--model", model, "--on", "test", "--lambda", "1", "--json"]);
     expect(evaluated.code).toBe(0);
     const report = JSON.parse(evaluated.stdout) as { accuracy: number; cost: number };
-    expect(report.accuracy).toBe(out[2]!.evalAccuracy);
-    expect(report.cost).toBeCloseTo(out[2]!.evalCost as number, 10);
+    expect(report.accuracy).toBe(out[2]!.valAccuracy);
+    expect(report.cost).toBeCloseTo(out[2]!.valCost as number, 10);
   });
 
   it("prints a readable table without --json", async () => {
     const result = await runNode("cli/dist/main.js", ["train", "--sizes", "784,10,10", "--epochs", "2", "--train-limit", "1000"]);
     expect(result.code).toBe(0);
     const text = result.stdout.split("\n");
-    expect(text[0]).toMatch(/epoch\s+eta\s+train s\s+images\/s\s+eval acc\s+decision/);
+    expect(text[0]).toMatch(/epoch\s+eta\s+train s\s+images\/s\s+val acc\s+decision/);
     expect(text[1]).toMatch(/^\s+0\s+0\.5\s.*%\s+continue$/);
     expect(result.stdout).toContain("stopped: completed 2 epochs");
   });

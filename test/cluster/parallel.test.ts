@@ -43,7 +43,7 @@ describe("a trainer with TRAINER_MAX_RUNS=2", () => {
       for (const [i, runId] of ids.entries()) {
         const run = (await client.getRun({ runId })).run!;
         const twin = await trainLocally(runSpec({ ...spec(i + 1), monitor: { evalAccuracy: true } }), { mnist });
-        expect(run.epochs.map((epoch) => epoch.valAccuracy)).toEqual(twin.epochs.map((epoch) => epoch.evalAccuracy));
+        expect(run.epochs.map((epoch) => epoch.valAccuracy)).toEqual(twin.epochs.map((epoch) => epoch.valAccuracy));
         const last = decodeCheckpoint((await client.getNetwork({ runId, choice: NetworkChoice.LAST })).network, `run ${runId}`).network;
         expect(Buffer.from(last.params.buffer).equals(Buffer.from(twin.network.params.buffer))).toBe(true);
       }

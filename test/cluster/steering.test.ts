@@ -62,16 +62,16 @@ describe("mnistctl set and the audit trail", () => {
     expect(finished).toMatchObject({ state: "finished", stopReason: "no improvement in 2 epochs", epochs: startFrom + 2 });
 
     const { events } = await record(runId);
-    expect(events[0]).toMatchObject({ kind: "RUN_EVENT_KIND_LAUNCH", actor: expect.stringMatching(/^alice \(/) });
-    const changes = events.filter((event) => event.kind === "RUN_EVENT_KIND_CHANGE");
+    expect(events[0]).toMatchObject({ kind: "launch", actor: expect.stringMatching(/^alice \(/) });
+    const changes = events.filter((event) => event.kind === "change");
     expect(changes).toEqual([
       expect.objectContaining({ actor: expect.stringMatching(/^alice \(.*127\.0\.0\.1/), reason: "a plateau", detail: `early_stop_patience=2, start_from_epoch=${startFrom}` }),
     ]);
     // Each epoch decided once, by the evaluator, in order, whatever the restart repeated.
-    const decisions = events.filter((event) => ["RUN_EVENT_KIND_CONTINUE", "RUN_EVENT_KIND_STOP"].includes(event.kind));
+    const decisions = events.filter((event) => ["continue", "stop"].includes(event.kind));
     expect(decisions.map((event) => event.epoch ?? 0)).toEqual(Array.from({ length: startFrom + 2 }, (_, epoch) => epoch));
     expect(decisions.every((event) => event.actor === "evaluator")).toBe(true);
-    expect(decisions.at(-1)).toMatchObject({ kind: "RUN_EVENT_KIND_STOP", reason: "no improvement in 2 epochs" });
+    expect(decisions.at(-1)).toMatchObject({ kind: "stop", reason: "no improvement in 2 epochs" });
     expect(decisions[0]).toMatchObject({ reason: "new best" });
 
     const shown = await cluster.cli(["get", runId]);

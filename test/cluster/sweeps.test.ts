@@ -24,7 +24,7 @@ async function twinAccuracies(): Promise<Map<number, number[]>> {
   const accuracies = new Map<number, number[]>();
   for (const eta of etas) {
     const local = await trainLocally(runSpec({ ...common, eta, monitor: { evalAccuracy: true } }), { mnist });
-    accuracies.set(eta, local.epochs.map((epoch) => epoch.evalAccuracy!));
+    accuracies.set(eta, local.epochs.map((epoch) => epoch.valAccuracy!));
   }
   return accuracies;
 }

@@ -117,10 +117,10 @@ describe("the dashboard in a browser", () => {
 
     // The same record mnistctl reads: stopped, η changed, both by the dashboard, in the audit trail.
     const record = JSON.parse((await cluster.cli(["get", runId, "--json"])).stdout) as { state: string; events: { kind: string; actor: string; detail: string }[] };
-    expect(record.state).toBe("RUN_STATE_STOPPED");
-    const change = record.events.find((event) => event.kind === "RUN_EVENT_KIND_CHANGE");
+    expect(record.state).toBe("stopped");
+    const change = record.events.find((event) => event.kind === "change");
     expect(change).toMatchObject({ detail: "eta=0.125", actor: expect.stringMatching(/^dashboard \(127\.0\.0\.1:\d+\)$/) });
-    expect(record.events.find((event) => event.kind === "RUN_EVENT_KIND_STOP" && event.actor.startsWith("dashboard"))).toBeDefined();
+    expect(record.events.find((event) => event.kind === "stop" && event.actor.startsWith("dashboard"))).toBeDefined();
     // The η change is marked on the curves (the run page's chart draws it), and the events list shows the stop.
     await page.waitForSelector('#events tr[data-kind="stop"]', { timeout: 15_000 });
     expect(await page.$$eval('#events tr[data-kind="place"]', (rows) => rows.length)).toBeGreaterThan(0);

@@ -310,6 +310,8 @@ function evaluatorDoors(): Record<string, Door> {
       getRun: ids.map((runId) => ({ runId })),
       watchRun: ids.map((runId) => ({ runId, progress: true })),
       stopRun: ids.map((runId) => ({ runId, reason: "fuzz" })),
+      pauseRun: ids.map((runId) => ({ runId, reason: "fuzz" })),
+      resumeRun: ids.map((runId) => ({ runId, reason: "fuzz" })),
       setLearningRate: ids.map((runId) => ({ runId, eta: 0.25 })),
       updateRun: ids.map((runId) => ({
         runId,

@@ -98,7 +98,7 @@ describe("load", () => {
       expect(new Set(runs.map((run) => run.trainerId.split(".")[0])).size).toBe(2);
       for (const [i, run] of runs.entries()) {
         const local = await trainLocally(runSpec(sweepSpec(i)), { mnist });
-        expect(run.epochs.map((epoch) => epoch.valAccuracy)).toEqual(local.epochs.map((epoch) => epoch.evalAccuracy));
+        expect(run.epochs.map((epoch) => epoch.valAccuracy)).toEqual(local.epochs.map((epoch) => epoch.valAccuracy));
         expect(run.bestEpoch).toBe(local.bestEpoch);
       }
       // Nothing of the storm was stored: the bucket holds the sweep only.

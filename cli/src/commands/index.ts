@@ -7,7 +7,7 @@ import { plotCommand } from "./plot.js";
 import { predictCommand } from "./predict.js";
 import { runCommand } from "./run.js";
 import { setCommand } from "./set.js";
-import { getCommand, listCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
+import { getCommand, listCommand, pauseRunCommand, resumeRunCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
 import { sweepCommand } from "./sweep.js";
 import { trainCommand } from "./train.js";
 import { upCommand } from "./up.js";
@@ -23,6 +23,8 @@ export const commands: Command[] = [
   getCommand,
   watchCommand,
   stopCommand,
+  pauseRunCommand,
+  resumeRunCommand,
   setCommand,
   setLearningRateCommand,
   sweepCommand,

@@ -18,7 +18,9 @@ const usage = [
   "  --title      defaults to the run id in the log, else the log's file name",
   "  ID           a cluster run: its validation (and, when monitored, training and test) figures\n",].join("\n");
 
-const metricFields = ["trainCost", "trainAccuracy", "evalCost", "evalAccuracy", "valCost", "valAccuracy", "testAccuracy"] as const;
+const metricFields = ["trainCost", "trainAccuracy", "valCost", "valAccuracy", "testAccuracy"] as const;
+/** Logs written before the epoch fields had one set of names called the evaluation set's figures these. */
+const legacyFields: Record<string, (typeof metricFields)[number]> = { evalCost: "valCost", evalAccuracy: "valAccuracy" };
 
 export interface EpochLog {
   records: EpochRecord[];
@@ -44,6 +46,7 @@ export function epochRecordsFromLog(text: string, source: string): EpochLog {
     if (typeof entry !== "object" || entry === null || (entry as { msg?: unknown }).msg !== "epoch") return;
     const fields = entry as Record<string, unknown>;
     const record = { epoch: fields.epoch, eta: fields.eta } as EpochRecord;
+    for (const [legacy, field] of Object.entries(legacyFields)) if (fields[field] === undefined && fields[legacy] !== undefined) fields[field] = fields[legacy];
     for (const field of metricFields) if (fields[field] !== undefined) (record as unknown as Record<string, unknown>)[field] = fields[field];
     records.push(record);
     if (run === undefined && (typeof fields.run === "string" || typeof fields.run === "number")) run = String(fields.run);

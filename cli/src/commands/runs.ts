@@ -1,7 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { toJson, type JsonValue } from "@bufbuild/protobuf";
-import { RunEventKind, RunRecordSchema, RunState, type RunEvent, type RunRecord } from "@mnist/protocol";
-import { checkEta, resolveRunSpec } from "@mnist/spec";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { RunEventKind, RunRecordSchema, RunState, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
+import { checkEta, isTerminal, resolveRunSpec } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
 import { asUsageError, UsageError } from "../errors.js";
@@ -9,13 +9,13 @@ import { FlagReader, parseFlags } from "../flags.js";
 import { formatTable, percent } from "../table.js";
 
 function oneId(command: string, positionals: string[], extra = ""): string {
-  if (positionals.length !== 1) throw new UsageError(`mnistctl ${command}: expected one run id${extra}, got ${positionals.length} arguments`);
+  if (positionals.length !== 1) throw new UsageError(`mnistctl ${command}: expected one run id or name${extra}, got ${positionals.length} arguments`);
   return positionals[0]!;
 }
 
-/** A run record in protobuf's canonical JSON (enum names, RFC 3339 times, 64-bit integers as strings), every field present. */
+/** A run record as JSON: protobuf's canonical JSON, every field present, enums by their short names ("state": "finished"). */
 export function recordJson(run: RunRecord): JsonValue {
-  return toJson(RunRecordSchema, run, { alwaysEmitImplicit: true });
+  return toNamedJson(RunRecordSchema, run);
 }
 
 function describe(run: RunRecord): string {
@@ -27,7 +27,7 @@ function describe(run: RunRecord): string {
 export function runsTable(runs: RunRecord[]): string {
   return formatTable(
     ["run", "name", "state", "network", "epochs", "best val", "test", "eta", "stop reason"],
-    runs.map((run) => [run.runId, run.spec?.name ?? "", stateName[run.state], describe(run), run.epochs.length, percent(run.epochs.length ? run.bestValAccuracy : undefined), percent(run.testAccuracy), Number(run.eta.toPrecision(6)), run.stopReason || run.error]),
+    runs.map((run) => [run.runId, run.spec?.name ?? "", `${stateName[run.state]}${run.paused && !isTerminal(run.state) ? " (paused)" : ""}`, describe(run), run.epochs.length, percent(run.epochs.length ? run.bestValAccuracy : undefined), percent(run.testAccuracy), Number(run.eta.toPrecision(6)), run.stopReason || run.error]),
   );
 }
 
@@ -118,6 +118,30 @@ export const stopCommand: Command = {
     });
   },
 };
+
+/** `mnistctl pause` and `mnistctl resume`: the same call but for its direction. */
+function pauseCommand(name: "pause" | "resume"): Command {
+  const pausing = name === "pause";
+  return {
+    name,
+    summary: pausing ? "hold a run before its next epoch (the one in training finishes)" : "let a paused run go on",
+    usage: `mnistctl ${name} ID|NAME [--reason TEXT] [--json] [--server HOST:PORT]`,
+    run: async (argv) => {
+      const { values, positionals } = parseFlags(name, argv, { ...serverFlag, reason: { type: "string" }, json: { type: "boolean" } }, true);
+      const runId = oneId(name, positionals);
+      return withRunService(name, values, async (client) => {
+        const request = { runId, reason: values.reason ?? "" };
+        const { run } = pausing ? await client.pauseRun(request) : await client.resumeRun(request);
+        if (values.json) process.stdout.write(`${JSON.stringify(recordJson(run!))}\n`);
+        else process.stdout.write(`run ${run!.runId}${run!.spec?.name ? ` (${run!.spec.name})` : ""} ${pausing ? "paused: it holds before its next epoch" : "resumed"} after ${run!.epochs.length} epochs\n`);
+        return 0;
+      });
+    },
+  };
+}
+
+export const pauseRunCommand = pauseCommand("pause");
+export const resumeRunCommand = pauseCommand("resume");
 
 export const setLearningRateCommand: Command = {
   name: "set-lr",

@@ -76,7 +76,8 @@ function grid(eta?: Axis, lambda?: Axis, mb?: Axis, hidden?: number[][]): Point[
 
 function specAt(base: RunSpec, point: Point, index: number): RunSpec {
   const spec = clone(RunSpecSchema, base);
-  spec.name = `${base.name || "sweep"}-${index}`;
+  // Run names are unique: without --name the evaluator names each trial after its sweep.
+  spec.name = base.name ? `${base.name}-${index}` : "";
   if (point.eta !== undefined) spec.eta = point.eta;
   if (point.lambda !== undefined) spec.lambda = point.lambda;
   if (point.miniBatch !== undefined) spec.miniBatch = point.miniBatch;

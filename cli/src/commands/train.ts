@@ -18,12 +18,16 @@ const usage = [
   "  --threads sets OpenBLAS's threads (default 1): same seed and threads ⇒ same bits.",
 ].join("\n");
 
-/** The figures an in-process epoch reports, each when --monitor asks for it. */
-/** The figures asked for, and the one the stopping rules watch. */
+/** The figures asked for (--monitor), and the one the stopping rules watch. */
 function monitored({ monitor, stopping }: ResolvedRunSpec): (figure: EpochFigure) => boolean {
-  return (figure) =>
-    (figure === "evalCost" && stopping.metric === "eval-cost") ||
-    ((figure === "trainCost" || figure === "trainAccuracy" || figure === "evalCost" || figure === "evalAccuracy") && monitor[figure]);
+  const asked: Record<EpochFigure, boolean> = {
+    trainCost: monitor.trainCost,
+    trainAccuracy: monitor.trainAccuracy,
+    valCost: monitor.evalCost || stopping.metric === "eval-cost",
+    valAccuracy: monitor.evalAccuracy,
+    testAccuracy: false,
+  };
+  return (figure) => asked[figure];
 }
 
 async function train(argv: string[]): Promise<number> {

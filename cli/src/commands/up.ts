@@ -1,5 +1,6 @@
+import { GrpcStatusError, status, type Client } from "@mnist/grpc";
 import { createLogger } from "@mnist/runtime";
-import { RunState } from "@mnist/protocol";
+import { RunService, RunState, type RunSpec } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, withRunService, type EpochSink } from "../cluster.js";
 import { UsageError } from "../errors.js";
@@ -26,6 +27,21 @@ export const defaultRunFlags = {
   "decay-after": "5",
   epochs: "150",
 } as const satisfies FlagValues<typeof specFlags>;
+
+/**
+ * Launches the run; with npm start's own default name and a cluster that has a run of that name
+ * already (an existing NATS, a kept --data-dir), as default-2, default-3, … (run names are unique).
+ */
+async function launchUnderFreeName(client: Client<typeof RunService>, spec: RunSpec, defaultName: boolean) {
+  for (let attempt = 1; ; attempt++) {
+    const named = attempt === 1 ? spec : { ...spec, name: `${defaultRunFlags.name}-${attempt}` };
+    try {
+      return await client.launchRun({ spec: named });
+    } catch (error) {
+      if (!defaultName || attempt >= 100 || !(error instanceof GrpcStatusError) || error.code !== status.ALREADY_EXISTS) throw error;
+    }
+  }
+}
 
 /** The evaluator's own default (DASHBOARD_PORT), tried first. */
 const dashboardDefaultPort = 8080;
@@ -226,7 +242,7 @@ export const upCommand: Command = {
       });
 
       const outcome = await withRunService(name, { server: cluster.evaluator, access }, async (client) => {
-        const launched = await client.launchRun({ spec });
+        const launched = await launchUnderFreeName(client, spec, values.name === undefined);
         runId = launched.runId;
         say.say("run launched", `run ${runId}: ${commandLine(effective)}`, { run: runId, argv: commandLine(effective) });
         const watching = new AbortController();

@@ -57,3 +57,4 @@ export function epochJson(metrics: EpochMetrics): Partial<Record<EpochJsonField,
   }
   return fields;
 }
+export { enumValueName, toNamedJson } from "./named-json.js";

@@ -12,8 +12,8 @@ export interface EpochReport {
   imagesPerSecond: number;
   trainCost?: number;
   trainAccuracy?: number;
-  evalCost?: number;
-  evalAccuracy?: number;
+  valCost?: number;
+  valAccuracy?: number;
   decision: DecisionName;
   /** On a decay with restoreBestOnDecay: the epoch the next one starts from. */
   restoreEpoch?: number;
@@ -81,8 +81,8 @@ export async function trainLocally(spec: ResolvedRunSpec, options: LocalRunOptio
       }
       // The policy always needs the evaluation accuracy; the report shows what was asked for.
       const evaluation = score(network, evalSet, spec);
-      if (spec.monitor.evalCost || spec.stopping.metric === "eval-cost") report.evalCost = evaluation.cost;
-      if (spec.monitor.evalAccuracy) report.evalAccuracy = evaluation.accuracy;
+      if (spec.monitor.evalCost || spec.stopping.metric === "eval-cost") report.valCost = evaluation.cost;
+      if (spec.monitor.evalAccuracy) report.valAccuracy = evaluation.accuracy;
       const { state: decidedState, decision } = decideEpoch(policy, spec.stopping, epoch, evaluation, spec.epochs);
       policy = decidedState;
       if (decision.improved) {

@@ -29,10 +29,10 @@ describe("trainLocally", () => {
     expect(result.epochs.map((e) => e.decision)).toEqual(["continue", "continue", "stop"]);
     expect(result.stopReason).toBe("completed 3 epochs");
     const last = result.epochs.at(-1)!;
-    expect(last.evalAccuracy).toBeGreaterThan(0.8);
-    expect(last.trainAccuracy).toBeGreaterThan(last.evalAccuracy! - 0.05);
+    expect(last.valAccuracy).toBeGreaterThan(0.8);
+    expect(last.trainAccuracy).toBeGreaterThan(last.valAccuracy! - 0.05);
     expect(last.trainCost).toBeGreaterThan(0);
-    expect(last.evalCost).toBeGreaterThan(0);
+    expect(last.valCost).toBeGreaterThan(0);
     expect(last.imagesPerSecond).toBeGreaterThan(0);
   });
 

@@ -20,6 +20,8 @@ export interface RunChange {
 /** What the public API asks of the part that places and steers runs. */
 export interface RunControl {
   stop(run: RunRecord, reason: string, actor: string): Promise<RunRecord>;
+  /** Pauses (paused true) or resumes the run, with an entry in its audit trail. */
+  pause(run: RunRecord, paused: boolean, reason: string, actor: string): Promise<RunRecord>;
   update(run: RunRecord, change: RunChange, actor: string): Promise<RunRecord>;
   network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
 }
@@ -91,6 +93,13 @@ function checkSpec(spec: RunSpec | undefined, limits: SpecLimits, field = "spec"
   }
 }
 
+/** ALREADY_EXISTS when `name` is another run's name or id (run names are unique, and usable wherever an id is). */
+function checkNameFree(store: RunStore, name: string, field: string): void {
+  if (name === "") return;
+  const holder = store.runIdOf(name);
+  if (holder !== undefined) throw new GrpcStatusError(status.ALREADY_EXISTS, `${field}: ${JSON.stringify(name)} is the name of run ${holder} already; run names are unique (mnistctl delete frees one)`);
+}
+
 /** A stored run's spec, resolved; a record whose spec no longer resolves cannot be steered. */
 function specOf(run: RunRecord): ResolvedRunSpec {
   try {
@@ -130,15 +139,17 @@ export type RunServiceImpl = ServiceImpl<typeof RunService>;
  * exactly as one from mnistctl.
  */
 export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): RunServiceImpl {
-  const existing = async (runId: string) => {
-    checkRunId(runId);
+  // A run by its id or its name: a name is resolved first, so a name that looks like an id still works.
+  const existing = async (reference: string) => {
+    const runId = store.runIdOf(reference) ?? checkRunId(reference);
     const run = await store.get(runId);
-    if (!run) throw notFound("run", runId);
+    if (!run) throw notFound("run", reference);
     return run;
   };
   return {
     async launchRun(request, context) {
       const { spec, eta } = checkSpec(request.spec, limits);
+      checkNameFree(store, spec.name, "spec.name");
       const run = await store.create(spec, eta, actorOf(context));
       return { runId: run.runId, state: run.state };
     },
@@ -146,11 +157,23 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       checkText("name", name, maxNameChars);
       if (specs.length === 0 || specs.length > maxSweepTrials) throw invalidArgument("specs", `${specs.length} specs`, `1 to ${maxSweepTrials} run specs, one per trial`);
       const checked = specs.map((spec, index) => checkSpec(spec, limits, `specs[${index}]`));
+      const names = new Map<string, number>();
+      specs.forEach((spec, index) => {
+        if (spec.name === "") return;
+        const earlier = names.get(spec.name);
+        if (earlier !== undefined) throw new GrpcStatusError(status.ALREADY_EXISTS, `specs[${index}].name: ${JSON.stringify(spec.name)} is specs[${earlier}]'s too; run names are unique`);
+        names.set(spec.name, index);
+        checkNameFree(store, spec.name, `specs[${index}].name`);
+      });
       resolveScheduler(scheduler);
       const actor = actorOf(context);
       const sweep = await sweeps.create(name, scheduler ?? create(SchedulerSpecSchema));
       const runIds: string[] = [];
-      for (const { spec, eta } of checked) runIds.push((await store.create(spec, eta, actor, sweep.sweepId)).runId);
+      // A trial without a name of its own is called after its sweep: sweep-…-0, sweep-…-1, …
+      for (const [index, { spec, eta }] of checked.entries()) {
+        if (spec.name === "") spec.name = `${sweep.sweepId}-${index}`;
+        runIds.push((await store.create(spec, eta, actor, sweep.sweepId)).runId);
+      }
       await sweeps.update(sweep.sweepId, (record) => {
         record.runIds = runIds;
       });
@@ -169,8 +192,8 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     async listRuns() {
       return { runs: await store.list() };
     },
-    async *watchRun({ runId, progress }, context) {
-      await existing(runId);
+    async *watchRun({ runId: reference, progress }, context) {
+      const { runId } = await existing(reference);
       // Ends both feeds: when the client goes away, and when the run has ended.
       const watching = new AbortController();
       const cancel = () => watching.abort();
@@ -202,6 +225,20 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
       return { run: await control.stop(run, reason || "stopped by request", actor) };
     },
+    async pauseRun({ runId, reason }, context) {
+      checkText("reason", reason, maxReasonChars);
+      const actor = actorOf(context);
+      const run = await existing(runId);
+      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
+      return { run: await control.pause(run, true, reason, actor) };
+    },
+    async resumeRun({ runId, reason }, context) {
+      checkText("reason", reason, maxReasonChars);
+      const actor = actorOf(context);
+      const run = await existing(runId);
+      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
+      return { run: await control.pause(run, false, reason, actor) };
+    },
     async setLearningRate({ runId, eta }, context) {
       checkEta("eta", eta);
       const actor = actorOf(context);
@@ -210,7 +247,7 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       return { run: await control.update(run, { eta, detail: `eta=${eta}`, reason: "" }, actor) };
     },
     async updateRun({ runId, stopping, eta, updateMask, dryRun, reason }, context) {
-      checkRunId(runId);
+      if (store.runIdOf(runId) === undefined) checkRunId(runId);
       checkText("reason", reason, maxReasonChars);
       const actor = actorOf(context);
       const paths = updateMask?.paths ?? [];

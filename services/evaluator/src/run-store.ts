@@ -43,6 +43,8 @@ interface Known {
  */
 export class RunStore {
   private readonly known = new Map<string, Known>();
+  /** Each named run's id by its name, from every record seen (names are unique). */
+  private readonly names = new Map<string, string>();
   private readonly watching = new AbortController();
   private following: Promise<void> = Promise.resolve();
 
@@ -71,7 +73,16 @@ export class RunStore {
   async create(spec: RunSpec, eta: number, actor: string, sweepId = ""): Promise<RunRecord> {
     const record = create(RunRecordSchema, { runId: newRunId(), spec, state: RunState.QUEUED, createdAt: timestampNow(), eta, etaHistory: [{ epoch: 0, eta }], sweepId });
     addEvent(record, RunEventKind.LAUNCH, 0, { actor });
-    this.note(record.runId, await this.kv.create(record.runId, toBinary(RunRecordSchema, record)), record);
+    // Taken at once, before the write: a second launch with the name while this one is stored is refused.
+    if (spec.name !== "") this.names.set(spec.name, record.runId);
+    let revision: number;
+    try {
+      revision = await this.kv.create(record.runId, toBinary(RunRecordSchema, record));
+    } catch (error) {
+      if (this.names.get(spec.name) === record.runId) this.names.delete(spec.name);
+      throw error;
+    }
+    this.note(record.runId, revision, record);
     return record;
   }
 
@@ -95,6 +106,11 @@ export class RunStore {
     const runs: RunRecord[] = [];
     for (const { active } of this.known.values()) if (active) runs.push(active);
     return runs.sort((a, b) => a.runId.localeCompare(b.runId));
+  }
+
+  /** The id of the run called `reference` (by name, or the run with that id), as of the records seen; undefined if none. */
+  runIdOf(reference: string): string | undefined {
+    return this.names.get(reference) ?? (this.known.has(reference) ? reference : undefined);
   }
 
   /** True while the run is queued or running, as of the latest revision seen (no read). */
@@ -143,6 +159,8 @@ export class RunStore {
     const previous = this.known.get(runId);
     if (previous && previous.revision >= revision) return;
     this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record });
+    const name = record.spec?.name ?? "";
+    if (name !== "" && !this.names.has(name)) this.names.set(name, runId);
     this.options.onRecord?.(record);
     if (previous ? previous.state !== record.state : !isTerminal(record.state)) this.options.onChange?.(record);
   }

@@ -75,6 +75,8 @@ function recordEpoch(record: RunRecord, metrics: EpochMetrics, policy: PolicySta
 export class Steering implements RunControl, PlacementEvents {
   /** The last decision each run's trainer confirmed, as `epoch@trainer`: only the others are sent again. */
   private readonly delivered = new Map<string, string>();
+  /** What each run's trainer confirmed of PauseRun/ResumeRun: "paused@trainer" or "going@trainer". */
+  private readonly pauseHeld = new Map<string, string>();
 
   constructor(
     private readonly nats: NatsConnection,
@@ -306,16 +308,56 @@ export class Steering implements RunControl, PlacementEvents {
   async passed(running: RunRecord[], trainers: TrainerInfo[]): Promise<void> {
     const ids = new Set(running.map((run) => run.runId));
     for (const runId of this.delivered.keys()) if (!ids.has(runId)) this.delivered.delete(runId);
+    for (const runId of this.pauseHeld.keys()) if (!ids.has(runId)) this.pauseHeld.delete(runId);
     for (const run of running) {
+      if (!trainers.some((trainer) => trainer.trainerId === run.trainerId)) continue;
+      await this.holdAsRecorded(run);
       const last = run.epochs.at(-1);
-      if (!last || !trainers.some((trainer) => trainer.trainerId === run.trainerId)) continue;
-      if (this.delivered.get(run.runId) !== `${last.epoch}@${run.trainerId}`) await this.tellTrainer(run, last.epoch);
+      if (last && this.delivered.get(run.runId) !== `${last.epoch}@${run.trainerId}`) await this.tellTrainer(run, last.epoch);
     }
   }
 
-  /** After a (re)placement: a resumed run waits for the decision on the epoch it resumed from. */
+  /** After a (re)placement: a paused run stays paused; a resumed run waits for the decision on the epoch it resumed from. */
   async placed(run: RunRecord, startEpoch: number): Promise<void> {
+    await this.holdAsRecorded(run);
     if (startEpoch > 0 && run.epochs.some((metrics) => metrics.epoch === startEpoch - 1)) await this.tellTrainer(run, startEpoch - 1);
+  }
+
+  /**
+   * Tells the run's trainer to pause or resume it as its record says, unless that trainer has
+   * confirmed so already; repeated after every placement pass until it has (a new trainer, a
+   * restarted evaluator, a lost call).
+   */
+  private async holdAsRecorded(run: RunRecord): Promise<void> {
+    const holder = this.trainers.find(run.trainerId);
+    const wanted = `${run.paused ? "paused" : "going"}@${run.trainerId}`;
+    if (!holder || this.pauseHeld.get(run.runId) === wanted || (!run.paused && !this.pauseHeld.has(run.runId))) return;
+    try {
+      const call = run.paused ? this.clients.of(holder).pauseRun({ runId: run.runId }, { timeoutMs: 5_000 }) : this.clients.of(holder).resumeRun({ runId: run.runId }, { timeoutMs: 5_000 });
+      await call;
+      this.pauseHeld.set(run.runId, wanted);
+    } catch (error) {
+      this.logger.warn({ run: run.runId, paused: run.paused, err: error }, "pause or resume not delivered yet; it is repeated");
+    }
+  }
+
+  async pause(run: RunRecord, paused: boolean, reason: string, actor: string): Promise<RunRecord> {
+    let ended = false;
+    const updated = await this.store.update(run.runId, (current) => {
+      if (isTerminal(current.state)) {
+        ended = true;
+        return false;
+      }
+      if (current.paused === paused) return false;
+      current.paused = paused;
+      addEvent(current, paused ? RunEventKind.PAUSE : RunEventKind.RESUME, current.epochs.length, { actor, reason });
+    });
+    if (ended || !updated) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has already ended`);
+    this.logger.info({ run: run.runId, actor, reason: reason || undefined }, paused ? "run paused" : "run resumed");
+    // A paused run that was never told so needs no resume: mark it as held so the resume is sent.
+    if (!paused && !this.pauseHeld.has(run.runId)) this.pauseHeld.set(run.runId, `paused@${updated.trainerId}`);
+    if (updated.state === RunState.RUNNING) await this.holdAsRecorded(updated);
+    return updated;
   }
 
   /** A trainer refused the run for good: it fails, with the reason in its record. */

@@ -1,6 +1,6 @@
 // The dashboard API's JSON, as services/evaluator/src/dashboard/views.ts makes it, and the calls.
 
-export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unknown";
+export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unspecified";
 
 export interface HyperParameters {
   sizes: number[];
@@ -27,6 +27,7 @@ export interface RunSummary {
   id: string;
   name: string;
   state: StateName;
+  paused: boolean;
   sweep: string;
   network: string;
   epochs: number;

@@ -122,7 +122,7 @@ function runsPage(): Page {
       { "data-run": run.id },
       element("td", {}, tick),
       element("td", {}, element("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, runLabel(run))),
-      element("td", {}, stateBadge(run.state)),
+      element("td", {}, stateBadge(run.state), run.paused && run.state === "running" ? " paused" : ""),
       element("td", {}, run.network),
       epochCell(run),
       element("td", { class: "num" }, percent(run.bestValAccuracy)),
@@ -250,7 +250,7 @@ function runPage(runId: string): Page {
   const render = () => {
     const detail = state.detail;
     if (!detail || detail.id !== runId) return;
-    title.replaceChildren(`${runLabel(detail)} `, stateBadge(detail.state));
+    title.replaceChildren(`${runLabel(detail)} `, stateBadge(detail.state), detail.paused && detail.state === "running" ? " paused" : "");
     const progress = state.progress.get(runId);
     const inEpoch = detail.state === "running" && progress && progress.epoch === detail.epochs ? `epoch ${progress.epoch}: ${integer(progress.examples)} / ${integer(progress.total)} images, ${integer(progress.imagesPerSecond)} images/s` : "";
     const hyper = detail.hyper;

@@ -1,29 +1,15 @@
 // What the dashboard's browser code receives: plain JSON made from the run records, with names
 // for enums ("finished", "decay") and the epoch fields as the evaluator's log names them.
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { Decision, RunEventKind, RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { DecisionSchema, enumValueName, RunEventKindSchema, RunStateSchema, type Decision, type RunEventKind, type RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import { augmentLabel, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
 
-export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unknown";
+export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unspecified";
 
-const stateNames: Record<RunState, StateName> = {
-  [RunState.UNSPECIFIED]: "unknown",
-  [RunState.QUEUED]: "queued",
-  [RunState.RUNNING]: "running",
-  [RunState.FINISHED]: "finished",
-  [RunState.STOPPED]: "stopped",
-  [RunState.FAILED]: "failed",
-};
-
-const decisionNames: Record<Decision, string> = {
-  [Decision.UNSPECIFIED]: "",
-  [Decision.CONTINUE]: "continue",
-  [Decision.DECAY_ETA]: "decay-eta",
-  [Decision.STOP]: "stop",
-};
-
-/** An event kind's name: RUN_EVENT_KIND_REQUEUE is "requeue". */
-const eventName = (kind: RunEventKind) => (RunEventKind[kind] ?? "unknown").toLowerCase();
+// Enum values by the names every JSON output uses (toNamedJson's): "finished", "decay-eta", "requeue".
+const stateName = (state: RunState) => enumValueName(RunStateSchema, state) as StateName;
+const decisionName = (decision: Decision) => enumValueName(DecisionSchema, decision);
+const eventName = (kind: RunEventKind) => enumValueName(RunEventKindSchema, kind);
 
 /** The hyper-parameters a comparison puts side by side. */
 export interface HyperParameters {
@@ -52,6 +38,8 @@ export interface RunSummary {
   id: string;
   name: string;
   state: StateName;
+  /** Held before its next epoch by PauseRun. */
+  paused: boolean;
   sweep: string;
   network: string;
   /** Epochs finished. */
@@ -158,7 +146,8 @@ export function runSummary(record: RunRecord): RunSummary {
   return {
     id: record.runId,
     name: record.spec?.name ?? "",
-    state: stateNames[record.state] ?? "unknown",
+    state: stateName(record.state),
+    paused: record.paused,
     sweep: record.sweepId,
     network: (record.spec?.sizes ?? []).join("-"),
     epochs: record.epochs.length,
@@ -187,7 +176,7 @@ export function epochView(metrics: EpochMetrics): EpochView {
     trainAccuracy: optional(metrics.trainAccuracy),
     testAccuracy: optional(metrics.testAccuracy),
     testCost: optional(metrics.testCost),
-    decision: decisionNames[metrics.decision] ?? "",
+    decision: decisionName(metrics.decision),
     restoreEpoch: optional(metrics.restoreEpoch),
   };
 }

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient, GrpcStatusError, status } from "@mnist/grpc";
+import { RunService } from "@mnist/protocol";
+import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
+
+/**
+ * Run names: unique, and usable wherever an id is (get, set, stop, watch, the gRPC API); JSON
+ * output names enum values as the flags do ("state": "finished").
+ */
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const quick = ["--sizes", "784,10,10", "--train-limit", "1000"];
+
+describe("run names", () => {
+  it("are unique: a second launch under a taken name is refused, naming the run that has it", async () => {
+    const first = await cluster.cli(["run", ...quick, "--epochs", "1", "--name", "alpha", "--follow", "--json"]);
+    expect(first.code, first.stderr).toBe(0);
+    const runId = String(JSON.parse(first.stdout.split("\n")[0]!).run);
+    const again = await cluster.cli(["run", ...quick, "--epochs", "1", "--name", "alpha"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe(`mnistctl run: ALREADY_EXISTS: spec.name: "alpha" is the name of run ${runId} already; run names are unique (mnistctl delete frees one)`);
+    // Nor may a name be another run's id.
+    const asId = await cluster.cli(["run", ...quick, "--epochs", "1", "--name", runId]);
+    expect(asId.stderr).toContain("ALREADY_EXISTS");
+  });
+
+  it("stand in for the id in get, set, stop and the gRPC API; get --json names its enums", async () => {
+    const launched = await cluster.cli(["run", ...quick, "--epochs", "300", "--name", "beta"]);
+    expect(launched.code, launched.stderr).toBe(0);
+    const runId = launched.stdout.trim().split("\n")[0]!.trim();
+    const client = createClient(RunService, cluster.server);
+    try {
+      expect((await client.getRun({ runId: "beta" })).run!.runId).toBe(runId);
+      const changed = await cluster.cli(["set", "beta", "decay-after=3", "--reason", "by name"]);
+      expect(changed.code, changed.stderr).toBe(0);
+      const stopped = await cluster.cli(["stop", "beta"]);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      const record = JSON.parse((await cluster.cli(["get", "beta", "--json"])).stdout) as { runId: string; state: string; events: { kind: string }[]; spec: { cost: string } };
+      expect(record).toMatchObject({ runId, state: "stopped", spec: { cost: "cross-entropy" } });
+      expect(record.events.map((event) => event.kind)).toEqual(expect.arrayContaining(["launch", "place", "change", "stop"]));
+      const missing = await client.getRun({ runId: "no-such-name" }).catch((error: unknown) => error);
+      expect(missing).toBeInstanceOf(GrpcStatusError);
+      expect((missing as GrpcStatusError).code).toBe(status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("pause holds a run before its next epoch, in its record and on its trainer, until resume", async () => {
+    const launched = await cluster.cli(["run", ...quick, "--epochs", "300", "--name", "gamma"]);
+    const runId = launched.stdout.trim().split("\n")[0]!.trim();
+    const epochs = async () => (JSON.parse((await cluster.cli(["get", "gamma", "--json"])).stdout) as { epochs: unknown[] }).epochs.length;
+    while ((await epochs()) < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+    const paused = await cluster.cli(["pause", "gamma", "--reason", "looking at it"]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(new RegExp(`^run ${runId} \\(gamma\\) paused: it holds before its next epoch`));
+    await waitForLog(cluster.trainers[0]!, (line) => line.msg === "run paused" && line.run === runId, 30_000);
+    const held = await epochs();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // At most the epoch that was deciding when the trainer heard of the pause.
+    expect(await epochs()).toBeLessThanOrEqual(held + 1);
+    expect((await cluster.cli(["list"])).stdout).toMatch(/gamma\s+running \(paused\)/);
+    const resumed = await cluster.cli(["resume", "gamma"]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const before = await epochs();
+    while ((await epochs()) < before + 2) await new Promise((resolve) => setTimeout(resolve, 100));
+    await cluster.cli(["stop", "gamma"]);
+    const record = JSON.parse((await cluster.cli(["get", "gamma", "--json"])).stdout) as { paused: boolean; events: { kind: string; reason: string }[] };
+    expect(record.paused).toBe(false);
+    expect(record.events.filter((event) => event.kind === "pause" || event.kind === "resume")).toMatchObject([
+      { kind: "pause", reason: "looking at it" },
+      { kind: "resume", reason: "" },
+    ]);
+    const ended = await cluster.cli(["pause", "gamma"]);
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain("has already ended");
+  });
+
+  it("sweep trials without names of their own are named after their sweep, so two sweeps never clash", async () => {
+    const sweep = () => cluster.cli(["sweep", ...quick, "--epochs", "1", "--eta", "0.5,1", "--json"]);
+    const [first, second] = [await sweep(), await sweep()];
+    expect(first.code, first.stderr).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
+    const names = (await cluster.cli(["list", "--json"])).stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { spec: { name: string }; sweepId: string })
+      .filter((run) => run.sweepId !== "");
+    expect(names).toHaveLength(4);
+    for (const run of names) expect(run.spec.name).toMatch(new RegExp(`^${run.sweepId}-[01]$`));
+  });
+});
