@@ -96,4 +96,19 @@ describe("run names", () => {
     expect(names).toHaveLength(4);
     for (const run of names) expect(run.spec.name).toMatch(new RegExp(`^${run.sweepId}-[01]$`));
   });
+
+  it("list shows the newest first, --limit of them, filtered by --state, --name-prefix and --sweep", async () => {
+    const all = (await cluster.cli(["list", "--json"])).stdout.trim().split("\n").map((line) => JSON.parse(line) as { runId: string; state: string; spec: { name: string } });
+    expect(all.map((run) => run.runId)).toEqual(all.map((run) => run.runId).sort().reverse());
+    const two = (await cluster.cli(["list", "--limit", "2", "--json"])).stdout.trim().split("\n");
+    expect(two.map((line) => (JSON.parse(line) as { runId: string }).runId)).toEqual(all.slice(0, 2).map((run) => run.runId));
+    const stopped = (await cluster.cli(["list", "--state", "stopped", "--json"])).stdout.trim().split("\n").map((line) => JSON.parse(line) as { spec: { name: string } });
+    expect(stopped.map((run) => run.spec.name).sort()).toEqual(["beta", "gamma"]);
+    const named = (await cluster.cli(["list", "--name-prefix", "gam"])).stdout;
+    expect(named).toContain("gamma");
+    expect(named).not.toContain("beta");
+    const bad = await cluster.cli(["list", "--state", "asleep"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('mnistctl list: --state is "asleep"; allowed: queued, running, finished, stopped, failed');
+  });
 });

@@ -102,7 +102,7 @@ describe("load", () => {
         expect(run.bestEpoch).toBe(local.bestEpoch);
       }
       // Nothing of the storm was stored: the bucket holds the sweep only.
-      expect((await client.listRuns({})).runs.map((run) => run.runId).sort()).toEqual([...ids].sort());
+      expect((await client.listRuns({ pageSize: 1_000 })).runs.map((run) => run.runId).sort()).toEqual([...ids].sort());
     } finally {
       client.close();
     }
@@ -138,7 +138,25 @@ describe("load", () => {
       expect([RunState.RUNNING, RunState.FINISHED]).toContain(placed.state);
       const done = await until("the new run finishes", async () => (await client.getRun({ runId })).run!, (run) => run.state === RunState.FINISHED, 120_000);
       expect(done.epochs).toHaveLength(3);
-      expect((await client.listRuns({})).runs).toHaveLength(sweepSize + finishedRuns + 1);
+      // ListRuns pages: 100 a page by default, newest first, each page's token leading to the next.
+      const listed: string[] = [];
+      let pageToken = "";
+      let pages = 0;
+      do {
+        const page = await client.listRuns({ pageToken });
+        expect(page.runs.length).toBeLessThanOrEqual(100);
+        listed.push(...page.runs.map((run) => run.runId));
+        pageToken = page.nextPageToken;
+        pages++;
+      } while (pageToken !== "");
+      expect(pages).toBe(Math.ceil((sweepSize + finishedRuns + 1) / 100));
+      expect(listed).toHaveLength(sweepSize + finishedRuns + 1);
+      expect(listed).toEqual([...listed].sort().reverse());
+      expect(listed[0]).toBe(runId);
+      // Filtered by state and by name prefix, a page at a time all the same.
+      const finished = await client.listRuns({ state: RunState.FINISHED, pageSize: 7 });
+      expect(finished.runs.map((run) => run.state)).toEqual(Array(7).fill(RunState.FINISHED));
+      expect((await client.listRuns({ state: RunState.QUEUED })).runs).toEqual([]);
     } finally {
       await nats.close();
       client.close();

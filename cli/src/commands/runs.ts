@@ -50,14 +50,36 @@ export function eventsTable(events: RunEvent[]): string {
   return formatTable(["time", "epoch", "event", "by", "reason", "detail"], rows);
 }
 
+const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running: RunState.RUNNING, finished: RunState.FINISHED, stopped: RunState.STOPPED, failed: RunState.FAILED };
+
 export const listCommand: Command = {
   name: "list",
-  summary: "list runs",
-  usage: "mnistctl list [--json] [--server HOST:PORT]",
+  summary: "list runs, newest first",
+  usage: "mnistctl list [--limit N] [--state queued|running|finished|stopped|failed] [--name-prefix P] [--sweep ID] [--json] [--server HOST:PORT]",
   run: async (argv) => {
-    const { values } = parseFlags("list", argv, { ...serverFlag, json: { type: "boolean" } });
+    const { values } = parseFlags("list", argv, {
+      ...serverFlag,
+      json: { type: "boolean" },
+      limit: { type: "string" },
+      state: { type: "string" },
+      "name-prefix": { type: "string" },
+      sweep: { type: "string" },
+    });
+    const reader = new FlagReader("list");
+    const limit = reader.integer("limit", values.limit);
+    if (limit !== undefined && limit < 1) reader.fail("limit", values.limit!, "a whole number of runs, 1 or more");
+    const state = values.state === undefined ? RunState.UNSPECIFIED : stateByName[values.state];
+    if (state === undefined) reader.fail("state", values.state!, Object.keys(stateByName).join(", "));
+    const filter = { state, namePrefix: values["name-prefix"] ?? "", sweepId: values.sweep ?? "" };
     return withRunService("list", values, async (client) => {
-      const { runs } = await client.listRuns({});
+      // Page by page (ListRuns answers at most 1,000 at a time) until --limit runs, or all.
+      const runs: RunRecord[] = [];
+      let pageToken = "";
+      do {
+        const page = await client.listRuns({ ...filter, pageToken, pageSize: Math.min(1_000, limit === undefined ? 1_000 : limit - runs.length) });
+        runs.push(...page.runs);
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && (limit === undefined || runs.length < limit));
       if (values.json) for (const run of runs) process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
       else process.stdout.write(runs.length === 0 ? "no runs\n" : `${runsTable(runs)}\n`);
       return 0;

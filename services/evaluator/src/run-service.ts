@@ -1,7 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding, type ServiceImpl } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
-import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
+import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, RunState, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
 import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
 import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
@@ -123,6 +123,14 @@ function replay(run: RunRecord, spec: ResolvedRunSpec, rules: StoppingRules) {
   }));
 }
 
+/**
+ * ListRuns' page size when the request names none, and the most it may ask for; a page of long
+ * runs ends sooner, at pageBytes of records, so that it stays well under gRPC's 4 MiB.
+ */
+const defaultPageSize = 100;
+const maxPageSize = 1_000;
+const pageBytes = 2 * 1024 * 1024;
+
 /** The most trials one sweep may launch. */
 export const maxSweepTrials = 1_000;
 
@@ -189,8 +197,16 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     async getRun({ runId }) {
       return { run: await existing(runId) };
     },
-    async listRuns() {
-      return { runs: await store.list() };
+    async listRuns({ pageSize, pageToken, state, namePrefix, sweepId }) {
+      if (pageSize > maxPageSize) throw invalidArgument("pageSize", pageSize, `1 to ${maxPageSize}, or 0 for ${defaultPageSize}`);
+      if (RunState[state] === undefined) throw invalidArgument("state", state, "a RunState");
+      const after = pageToken === "" ? "" : Buffer.from(pageToken, "base64url").toString("utf8");
+      if (pageToken !== "" && !RUN_ID_PATTERN.test(after)) throw invalidArgument("pageToken", pageToken, "empty, or the next_page_token of an earlier answer");
+      checkText("namePrefix", namePrefix, maxNameChars);
+      const keep = (run: RunRecord) =>
+        (state === RunState.UNSPECIFIED || run.state === state) && (run.spec?.name ?? "").startsWith(namePrefix) && (sweepId === "" || run.sweepId === sweepId);
+      const { runs, more } = await store.page(pageSize || defaultPageSize, after, keep, pageBytes);
+      return { runs, nextPageToken: more ? Buffer.from(runs.at(-1)!.runId).toString("base64url") : "" };
     },
     async *watchRun({ runId: reference, progress }, context) {
       const { runId } = await existing(reference);

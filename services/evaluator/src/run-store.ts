@@ -92,13 +92,25 @@ export class RunStore {
     return entry ? this.decode(entry) : undefined;
   }
 
-  async list(): Promise<RunRecord[]> {
-    const records: RunRecord[] = [];
-    for (const key of await kvKeys(this.nats, runsBucket)) {
-      const record = await this.get(key);
-      if (record) records.push(record);
+  /**
+   * Up to `limit` records, newest first (ids sort by creation time), starting after the run
+   * `after` (exclusive; "" for the newest), those `keep` accepts, and no more than `maxBytes` of
+   * them encoded (at least one); `more` when some are left.
+   */
+  async page(limit: number, after: string, keep: (record: RunRecord) => boolean, maxBytes: number): Promise<{ runs: RunRecord[]; more: boolean }> {
+    const keys = (await kvKeys(this.nats, runsBucket)).sort((a, b) => b.localeCompare(a));
+    const runs: RunRecord[] = [];
+    let bytes = 0;
+    for (const key of keys) {
+      if (after !== "" && key.localeCompare(after) >= 0) continue;
+      const entry = await this.kv.get(key);
+      const record = entry ? this.decode(entry) : undefined;
+      if (!record || !keep(record)) continue;
+      if (runs.length === limit || (runs.length > 0 && bytes + entry!.length > maxBytes)) return { runs, more: true };
+      runs.push(record);
+      bytes += entry!.length;
     }
-    return records.sort((a, b) => a.runId.localeCompare(b.runId));
+    return { runs, more: false };
   }
 
   /** The queued and running runs, oldest first, as of the latest revision seen (no reads). */
