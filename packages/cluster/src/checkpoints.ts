@@ -133,6 +133,18 @@ export async function deleteCheckpoint(nats: NatsConnection, objectName: string)
   if (await store.info(objectName)) await store.delete(objectName);
 }
 
+/** Removes every checkpoint object of the run (its epochs' and its latest copies); how many there were. */
+export async function deleteRunCheckpoints(nats: NatsConnection, runId: string): Promise<number> {
+  const store = await checkpointStore(nats);
+  let deleted = 0;
+  for (const info of await store.list()) {
+    if (!info.name.startsWith(`${runId}/`) || info.deleted) continue;
+    await store.delete(info.name);
+    deleted++;
+  }
+  return deleted;
+}
+
 /**
  * Why an announcement cannot be one a trainer sent (undefined when it can): trainers announce an
  * epoch's checkpoint under its own object name, or a failure with an error and no object.

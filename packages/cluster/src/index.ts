@@ -10,6 +10,7 @@ export {
   CorruptCheckpointError,
   defaultRedeliverMs,
   deleteCheckpoint,
+  deleteRunCheckpoints,
   latestCheckpointName,
   LeaseLostError,
   latestObjectName,

@@ -57,4 +57,4 @@ export function epochJson(metrics: EpochMetrics): Partial<Record<EpochJsonField,
   }
   return fields;
 }
-export { enumValueName, toNamedJson } from "./named-json.js";
+export { enumValueName, fromNamedJson, toNamedJson } from "./named-json.js";

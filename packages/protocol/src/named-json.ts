@@ -1,4 +1,4 @@
-import { toJson, type DescEnum, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
+import { fromJson, toJson, type DescEnum, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 
 /**
  * A message as JSON for people: protobuf's canonical JSON (camelCase names, RFC 3339 times, 64-bit
@@ -55,6 +55,38 @@ function nameEnums(desc: DescMessage, json: JsonValue): void {
           if (field.mapKind === "message") nameEnums(field.message, value[key]!);
         }
         break;
+    }
+  }
+}
+
+/**
+ * The other way: JSON with enum values by their short names (as toNamedJson writes them, or a
+ * person in a YAML file) back into a message; protobuf's canonical JSON is accepted as it is.
+ * Unknown fields and values that fit no field are errors naming them (fromJson's).
+ */
+export function fromNamedJson<Desc extends DescMessage>(schema: Desc, json: JsonValue): MessageShape<Desc> {
+  const copy = structuredClone(json);
+  unnameEnums(schema, copy);
+  return fromJson(schema, copy);
+}
+
+function unnameEnum(desc: DescEnum, json: JsonValue): JsonValue {
+  if (typeof json !== "string") return json;
+  const value = desc.values.find((candidate) => shortName(candidate.localName) === json);
+  return value ? value.name : json;
+}
+
+function unnameEnums(desc: DescMessage, json: JsonValue): void {
+  if (!isObject(json) || desc.typeName.startsWith("google.protobuf.")) return;
+  for (const field of desc.fields) {
+    const key = field.jsonName in json ? field.jsonName : field.name in json ? field.name : undefined;
+    if (key === undefined) continue;
+    const value = json[key]!;
+    if (field.fieldKind === "enum") json[key] = unnameEnum(field.enum, value);
+    else if (field.fieldKind === "message") unnameEnums(field.message, value);
+    else if (field.fieldKind === "list" && Array.isArray(value)) {
+      if (field.listKind === "enum") json[key] = value.map((item) => unnameEnum(field.enum, item));
+      if (field.listKind === "message") for (const item of value) unnameEnums(field.message, item);
     }
   }
 }

@@ -38,6 +38,7 @@ await runService({
       onInvalid: (key, reason, detail) => rejections.reject("runs", reason, { key, detail }),
       onChange: kick,
       onRecord: (record) => feed.record(record),
+      onRemoved: (runId) => feed.removed(runId),
     });
     trainers = await TrainerView.open(nats, {
       onWatchError: (error) => logger.warn({ err: error }, "trainers watch dropped; opening it again"),

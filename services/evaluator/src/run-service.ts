@@ -24,6 +24,8 @@ export interface RunControl {
   pause(run: RunRecord, paused: boolean, reason: string, actor: string): Promise<RunRecord>;
   update(run: RunRecord, change: RunChange, actor: string): Promise<RunRecord>;
   network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }>;
+  /** Removes the run's checkpoints; how many objects there were. */
+  deleteCheckpoints(runId: string): Promise<number>;
 }
 
 /** A run's in-epoch progress reports until `signal` aborts. */
@@ -254,6 +256,15 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       const run = await existing(runId);
       if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
       return { run: await control.pause(run, false, reason, actor) };
+    },
+    async deleteRun({ runId: reference }, context) {
+      const actor = actorOf(context);
+      const run = await existing(reference);
+      // Stopped first, so that no trainer writes a checkpoint after its record is gone.
+      if (!isTerminal(run.state)) await control.stop(run, "deleted", actor);
+      await store.remove(run.runId);
+      const checkpointsDeleted = await control.deleteCheckpoints(run.runId);
+      return { runId: run.runId, checkpointsDeleted };
     },
     async setLearningRate({ runId, eta }, context) {
       checkEta("eta", eta);

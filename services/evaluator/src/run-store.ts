@@ -24,6 +24,8 @@ export interface RunStoreOptions {
   onChange?(record: RunRecord): void;
   /** Every new revision of any run, finished ones included (the dashboard's feed). */
   onRecord?(record: RunRecord): void;
+  /** A run's record was removed (DeleteRun). */
+  onRemoved?(runId: string): void;
 }
 
 /** What the store knows of a run from the last revision it saw: the record itself only while the run is active. */
@@ -113,6 +115,14 @@ export class RunStore {
     return { runs, more: false };
   }
 
+  /** Removes the run's record (and frees its name); false when there was none. */
+  async remove(runId: string): Promise<boolean> {
+    if (!(await this.kv.get(runId))) return false;
+    await this.kv.delete(runId);
+    this.forget(runId);
+    return true;
+  }
+
   /** The queued and running runs, oldest first, as of the latest revision seen (no reads). */
   active(): RunRecord[] {
     const runs: RunRecord[] = [];
@@ -158,9 +168,20 @@ export class RunStore {
   private async follow(initialized: () => void): Promise<void> {
     const options = { onWatchError: (error: unknown) => this.options.onWatchError?.(">", error), onInitialized: initialized };
     for await (const entry of watchKv(this.kv, ">", this.watching.signal, options)) {
+      if (entry.operation !== "PUT") {
+        this.forget(entry.key);
+        continue;
+      }
       const record = this.decode(entry);
       if (record) this.note(entry.key, entry.revision, record);
     }
+  }
+
+  /** A removed run: no longer known, its name free. */
+  private forget(runId: string): void {
+    if (!this.known.delete(runId)) return;
+    for (const [name, holder] of this.names) if (holder === runId) this.names.delete(name);
+    this.options.onRemoved?.(runId);
   }
 
   /**

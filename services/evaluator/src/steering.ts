@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, readCheckpoint, readLatestCheckpoint, type TrainerView } from "@mnist/cluster";
+import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, deleteRunCheckpoints, readCheckpoint, readLatestCheckpoint, type TrainerView } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunEventKind, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
@@ -438,6 +438,12 @@ export class Steering implements RunControl, PlacementEvents {
     if (ended || !updated) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has already ended`);
     this.logger.info({ run: run.runId, change: change.detail, actor, reason: change.reason || undefined }, "run changed");
     return updated;
+  }
+
+  async deleteCheckpoints(runId: string): Promise<number> {
+    const deleted = await deleteRunCheckpoints(this.nats, runId);
+    this.logger.info({ run: runId, checkpoints: deleted }, "run deleted");
+    return deleted;
   }
 
   async network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }> {

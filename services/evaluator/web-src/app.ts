@@ -537,6 +537,13 @@ function connect(): void {
     schedule();
     schedule(run.id);
   });
+  events.addEventListener("removed", (event) => {
+    const { id } = JSON.parse((event as MessageEvent<string>).data) as { id: string };
+    state.runs.delete(id);
+    state.progress.delete(id);
+    state.selected.delete(id);
+    schedule();
+  });
   events.addEventListener("progress", (event) => {
     const progress = JSON.parse((event as MessageEvent<string>).data) as ProgressView;
     state.progress.set(progress.id, progress);

@@ -40,6 +40,13 @@ export class DashboardFeed {
     this.broadcast("run", summary);
   }
 
+  /** A run's record was removed. */
+  removed(runId: string): void {
+    this.summaries.delete(runId);
+    this.progress.delete(runId);
+    this.broadcast("removed", { id: runId });
+  }
+
   /** A trainer's report of how far an epoch has come. */
   epochProgress(progress: EpochProgress): void {
     if (isTerminalState(this.summaries.get(progress.runId))) return;
