@@ -1,15 +1,17 @@
 import type { EpochProgress } from "@mnist/protocol";
+import { duration } from "./table.js";
 
 const grouped = new Intl.NumberFormat("en-US");
 
 /**
  * One terminal line for the epoch in training, fitted to `columns`:
- * `epoch 12 ██████████░░░░░░░░░░  26,000/50,000 images  71,230 images/s`.
+ * `epoch 12 ██████████░░░░░░░░░░  26,000/50,000 images  71,230 images/s  0 s left`.
  */
 export function progressLine(progress: EpochProgress, columns: number): string {
   const fraction = progress.total > 0 ? Math.min(1, progress.examples / progress.total) : 0;
   const label = `epoch ${progress.epoch} `;
-  const counts = `  ${grouped.format(progress.examples)}/${grouped.format(progress.total)} images  ${grouped.format(Math.round(progress.imagesPerSecond))} images/s`;
+  const left = progress.imagesPerSecond > 0 ? `  ${duration((progress.total - progress.examples) / progress.imagesPerSecond)} left` : "";
+  const counts = `  ${grouped.format(progress.examples)}/${grouped.format(progress.total)} images  ${grouped.format(Math.round(progress.imagesPerSecond))} images/s${left}`;
   const barWidth = Math.max(10, Math.min(40, columns - 1 - label.length - counts.length));
   const filled = Math.round(fraction * barWidth);
   return `${label}${"█".repeat(filled)}${"░".repeat(barWidth - filled)}${counts}`.slice(0, Math.max(0, columns - 1));

@@ -28,3 +28,11 @@ export function headerLine<T>(columns: Column<T>[]): string {
 export function rowLine<T>(columns: Column<T>[], row: T): string {
   return columns.map(([, width, cell, align]) => pad(cell(row), width, align)).join("  ").trimEnd();
 }
+
+/** A duration for people: "45 s", "12 min", "2 h 5 min". */
+export function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}

@@ -83,6 +83,27 @@ describe("run names", () => {
     expect(ended.stderr).toContain("has already ended");
   });
 
+  it("a running run's answers carry its epoch in training and how long it and the epoch cap will take", async () => {
+    await cluster.cli(["run", "--sizes", "784,30,10", "--train-limit", "20000", "--epochs", "50", "--name", "delta"]);
+    type Progress = { epoch: number; epochShare: number; epochSecondsLeft: number; capSecondsLeft: number };
+    let seen: { epochs: unknown[]; progress?: Progress } | undefined;
+    for (let waited = 0; waited < 30_000 && !seen?.progress; waited += 100) {
+      seen = JSON.parse((await cluster.cli(["get", "delta", "--json"])).stdout) as { epochs: unknown[]; progress?: Progress };
+      if (!seen.progress) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const progress = seen!.progress!;
+    expect(progress.epoch).toBeGreaterThanOrEqual(seen!.epochs.length);
+    expect(progress.epochShare).toBeGreaterThanOrEqual(0);
+    expect(progress.epochShare).toBeLessThanOrEqual(1);
+    expect(progress.capSecondsLeft).toBeGreaterThan(progress.epochSecondsLeft);
+    // Between two epochs (while one is decided) there is none: a few tries.
+    let listed = "";
+    for (let tries = 0; tries < 50 && !/in training/.test(listed); tries++) listed = (await cluster.cli(["list", "--name-prefix", "delta"])).stdout;
+    expect(listed).toMatch(/in training\s+stop reason\n.*delta.*epoch \d+ \d+%, \d+ s left; cap in \d+ (s|min)/);
+    await cluster.cli(["stop", "delta"]);
+    expect(JSON.parse((await cluster.cli(["get", "delta", "--json"])).stdout).progress).toBeUndefined();
+  });
+
   it("sweep trials without names of their own are named after their sweep, so two sweeps never clash", async () => {
     const sweep = () => cluster.cli(["sweep", ...quick, "--epochs", "1", "--eta", "0.5,1", "--json"]);
     const [first, second] = [await sweep(), await sweep()];
@@ -103,12 +124,30 @@ describe("run names", () => {
     const two = (await cluster.cli(["list", "--limit", "2", "--json"])).stdout.trim().split("\n");
     expect(two.map((line) => (JSON.parse(line) as { runId: string }).runId)).toEqual(all.slice(0, 2).map((run) => run.runId));
     const stopped = (await cluster.cli(["list", "--state", "stopped", "--json"])).stdout.trim().split("\n").map((line) => JSON.parse(line) as { spec: { name: string } });
-    expect(stopped.map((run) => run.spec.name).sort()).toEqual(["beta", "gamma"]);
+    expect(stopped.map((run) => run.spec.name).sort()).toEqual(["beta", "delta", "gamma"]);
     const named = (await cluster.cli(["list", "--name-prefix", "gam"])).stdout;
     expect(named).toContain("gamma");
     expect(named).not.toContain("beta");
     const bad = await cluster.cli(["list", "--state", "asleep"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('mnistctl list: --state is "asleep"; allowed: queued, running, finished, stopped, failed');
+  });
+
+  it("shell completion completes commands, a command's flags, and run names from the cluster", async () => {
+    const complete = async (words: string[]) => {
+      const script = [
+        `mnistctl() { ${JSON.stringify(process.execPath)} ${JSON.stringify(`${process.cwd()}/cli/dist/main.js`)} "$@" --server ${cluster.server}; }`,
+        `source <(${JSON.stringify(process.execPath)} ${JSON.stringify(`${process.cwd()}/cli/dist/main.js`)} completion bash)`,
+        `COMP_WORDS=(${words.map((word) => JSON.stringify(word)).join(" ")}); COMP_CWORD=${words.length - 1}; _mnistctl; printf '%s\\n' "\${COMPREPLY[@]}"`,
+      ].join("\n");
+      const { execFileSync } = await import("node:child_process");
+      return execFileSync("bash", ["-c", script], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    };
+    expect(await complete(["mnistctl", "de"])).toEqual(["describe", "delete"]);
+    expect(await complete(["mnistctl", "list", "--na"])).toEqual(["--name-prefix"]);
+    expect(await complete(["mnistctl", "get", "--to"])).toEqual(["--token"]);
+    await cluster.cli(["run", ...quick, "--epochs", "1", "--name", "completed-by-tab"]);
+    expect(await complete(["mnistctl", "describe", "completed-by"])).toEqual(["completed-by-tab"]);
+    expect(await complete(["mnistctl", "pause", "run"])).toEqual(expect.arrayContaining(["run", "runs"]));
   });
 });

@@ -122,7 +122,7 @@ export const applyCommand: Command = {
   name: "apply",
   summary: "launch the TrainingRuns and Sweeps of a YAML file (the same name and spec again: no change)",
   usage: [
-    "mnistctl apply -f FILE|- [--server HOST:PORT]",
+    "mnistctl apply -f|--filename FILE|- [--server HOST:PORT]",
     "",
     "  apiVersion: mnist-pipeline/v1",
     "  kind: TrainingRun                  # or Sweep: spec.template (a run spec), spec.parameters",

@@ -1,5 +1,6 @@
 import type { Command } from "../command.js";
 import { applyCommand } from "./apply.js";
+import { completionCommand } from "./completion.js";
 import { augmentCommand } from "./augment.js";
 import { evaluateCommand } from "./evaluate.js";
 import { exportCommand } from "./export.js";
@@ -39,3 +40,4 @@ export const commands: Command[] = [
   plotCommand,
   healthCommand,
 ];
+commands.push(completionCommand(() => commands));

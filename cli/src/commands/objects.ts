@@ -89,7 +89,7 @@ const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running
 export const getCommand: Command = {
   name: "get",
   summary: "show runs or one run (-o wide|json|yaml); get ID shows its epochs and audit trail",
-  usage: "mnistctl get runs [-o wide|json|yaml] [--limit N] [--state S]  |  mnistctl get [run] ID|NAME [-o json|yaml] [--json] [--server HOST:PORT]",
+  usage: "mnistctl get runs [-o|--output wide|json|yaml] [--limit N] [--state S]  |  mnistctl get [run] ID|NAME [-o|--output wide|json|yaml] [--json] [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags(
       "get",
@@ -185,7 +185,7 @@ export const deleteCommand: Command = {
 export const logsCommand: Command = {
   name: "logs",
   summary: "a run's epoch lines (JSON, as the evaluator logs them); -f follows until it ends",
-  usage: "mnistctl logs ID|NAME [-f] [--server HOST:PORT]",
+  usage: "mnistctl logs ID|NAME [-f|--follow] [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags("logs", argv, { ...serverFlag, follow: { type: "boolean", short: "f" } }, true);
     const what = target("logs", positionals);

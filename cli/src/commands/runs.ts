@@ -6,7 +6,7 @@ import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
 import { asUsageError, UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
-import { formatTable, percent } from "../table.js";
+import { duration, formatTable, percent } from "../table.js";
 
 function oneId(command: string, positionals: string[], extra = ""): string {
   if (positionals.length !== 1) throw new UsageError(`mnistctl ${command}: expected one run id or name${extra}, got ${positionals.length} arguments`);
@@ -24,10 +24,29 @@ function describe(run: RunRecord): string {
   return spec ? `[${hidden}] eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}` : "";
 }
 
+/** A running run's epoch in training: "epoch 12 40%, 3 s left; cap in 25 min". */
+export function progressText(run: RunRecord): string {
+  const progress = run.progress;
+  if (!progress || isTerminal(run.state)) return "";
+  return `epoch ${progress.epoch} ${Math.round(progress.epochShare * 100)}%, ${duration(progress.epochSecondsLeft)} left; cap in ${duration(progress.capSecondsLeft)}`;
+}
+
 export function runsTable(runs: RunRecord[]): string {
+  const anyProgress = runs.some((run) => progressText(run) !== "");
   return formatTable(
-    ["run", "name", "state", "network", "epochs", "best val", "test", "eta", "stop reason"],
-    runs.map((run) => [run.runId, run.spec?.name ?? "", `${stateName[run.state]}${run.paused && !isTerminal(run.state) ? " (paused)" : ""}`, describe(run), run.epochs.length, percent(run.epochs.length ? run.bestValAccuracy : undefined), percent(run.testAccuracy), Number(run.eta.toPrecision(6)), run.stopReason || run.error]),
+    ["run", "name", "state", "network", "epochs", "best val", "test", "eta", ...(anyProgress ? ["in training"] : []), "stop reason"],
+    runs.map((run) => [
+      run.runId,
+      run.spec?.name ?? "",
+      `${stateName[run.state]}${run.paused && !isTerminal(run.state) ? " (paused)" : ""}`,
+      describe(run),
+      run.epochs.length,
+      percent(run.epochs.length ? run.bestValAccuracy : undefined),
+      percent(run.testAccuracy),
+      Number(run.eta.toPrecision(6)),
+      ...(anyProgress ? [progressText(run)] : []),
+      run.stopReason || run.error,
+    ]),
   );
 }
 

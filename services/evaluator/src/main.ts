@@ -6,6 +6,7 @@ import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
 import { DashboardFeed } from "./dashboard/feed.js";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.js";
+import { LiveProgress } from "./live-progress.js";
 import { evaluatorMetrics } from "./metrics.js";
 import { Placement } from "./placement.js";
 import { runService as runServiceBinding, runServiceImpl } from "./run-service.js";
@@ -32,7 +33,15 @@ await runService({
       onReport: () => feed.clusterChanged(),
     });
     const feed = new DashboardFeed({ trainers: () => trainers?.live() ?? [], replicas: () => replicas.live() });
-    const progress = followProgress(nats, (report) => feed.epochProgress(report), (reason, detail) => rejections.reject("progress-feed", reason, { detail }));
+    const live = new LiveProgress();
+    const progress = followProgress(
+      nats,
+      (report) => {
+        live.report(report);
+        feed.epochProgress(report);
+      },
+      (reason, detail) => rejections.reject("progress-feed", reason, { detail }),
+    );
     const store = await RunStore.open(nats, {
       onWatchError: (key, error) => logger.warn({ key, err: error }, "runs watch dropped; opening it again"),
       onInvalid: (key, reason, detail) => rejections.reject("runs", reason, { key, detail }),
@@ -62,7 +71,7 @@ await runService({
     }).catch((error: unknown) => logger.error({ err: error }, "checkpoint consumer stopped"));
     placement.start(config.EVALUATOR_PLACEMENT_INTERVAL_MS);
     const runs = runServiceImpl(store, sweeps, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
-      watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })),
+      watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })), live,
     );
     const dashboard: DashboardServer | undefined =
       config.DASHBOARD_PORT === 0

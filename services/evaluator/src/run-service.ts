@@ -2,9 +2,10 @@ import { clone, create } from "@bufbuild/protobuf";
 import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding, type ServiceImpl } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, RunState, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, checkRunId, isTerminal, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
+import { checkEta, checkRunId, isTerminal, runDefaults, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
 import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
+import type { LiveProgress } from "./live-progress.js";
 import type { RunStore } from "./run-store.js";
 import type { SweepStore } from "./sweep-store.js";
 
@@ -148,7 +149,14 @@ export type RunServiceImpl = ServiceImpl<typeof RunService>;
  * gRPC host and the dashboard both call these, so a stop from a browser is checked and recorded
  * exactly as one from mnistctl.
  */
-export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed): RunServiceImpl {
+export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: RunControl, limits: SpecLimits, progressFeed: ProgressFeed, live?: LiveProgress): RunServiceImpl {
+  // A running run's answer carries its epoch in training (never stored with the record).
+  const withProgress = (run: RunRecord): RunRecord => {
+    const cap = run.spec?.epochs ?? runDefaults.epochs;
+    const progress = live?.of(run, cap);
+    if (progress) run.progress = progress;
+    return run;
+  };
   // A run by its id or its name: a name is resolved first, so a name that looks like an id still works.
   const existing = async (reference: string) => {
     const runId = store.runIdOf(reference) ?? checkRunId(reference);
@@ -197,7 +205,7 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       return { sweep, runs };
     },
     async getRun({ runId }) {
-      return { run: await existing(runId) };
+      return { run: withProgress(await existing(runId)) };
     },
     async listRuns({ pageSize, pageToken, state, namePrefix, sweepId }) {
       if (pageSize > maxPageSize) throw invalidArgument("pageSize", pageSize, `1 to ${maxPageSize}, or 0 for ${defaultPageSize}`);
@@ -208,7 +216,7 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       const keep = (run: RunRecord) =>
         (state === RunState.UNSPECIFIED || run.state === state) && (run.spec?.name ?? "").startsWith(namePrefix) && (sweepId === "" || run.sweepId === sweepId);
       const { runs, more } = await store.page(pageSize || defaultPageSize, after, keep, pageBytes);
-      return { runs, nextPageToken: more ? Buffer.from(runs.at(-1)!.runId).toString("base64url") : "" };
+      return { runs: runs.map(withProgress), nextPageToken: more ? Buffer.from(runs.at(-1)!.runId).toString("base64url") : "" };
     },
     async *watchRun({ runId: reference, progress }, context) {
       const { runId } = await existing(reference);

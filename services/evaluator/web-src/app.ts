@@ -37,6 +37,24 @@ const integer = (value: number) => Math.round(value).toLocaleString("en");
 const time = (ms: number | null) => (ms === null ? "–" : new Date(ms).toLocaleTimeString());
 const runLabel = (run: { name: string; id: string }) => run.name || run.id;
 
+/** A duration for people: "45 s", "12 min", "2 h 5 min". */
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}
+
+/** The epoch's time left at its pace so far, and the epoch cap's at the run's mean epoch (as RunProgress estimates them). */
+function timeLeft(progress: ProgressView, detail: RunDetail): string {
+  if (progress.imagesPerSecond <= 0) return "";
+  const epochLeft = (progress.total - progress.examples) / progress.imagesPerSecond;
+  const trained = detail.epochList.map((epoch) => epoch.trainSeconds);
+  const perEpoch = trained.length > 0 ? trained.reduce((sum, seconds) => sum + seconds, 0) / trained.length : progress.total / progress.imagesPerSecond;
+  const capLeft = epochLeft + Math.max(0, detail.maxEpochs - progress.epoch - 1) * perEpoch;
+  return `${duration(epochLeft)} left; the epoch cap (${detail.maxEpochs}) in ${duration(capLeft)}`;
+}
+
 function stateBadge(state: string): HTMLElement {
   return element("span", { class: `state state-${state}`, "data-state": state }, state);
 }
@@ -57,7 +75,10 @@ function setView(...children: Node[]): HTMLElement {
 function epochCell(run: RunSummary): HTMLElement {
   const cell = element("td", { class: "num" }, `${run.epochs}${run.maxEpochs ? ` / ${run.maxEpochs}` : ""}`);
   const progress = state.progress.get(run.id);
-  if (run.state === "running" && progress && progress.epoch === run.epochs) cell.append(progressBar(progress.examples / progress.total));
+  if (run.state === "running" && progress && progress.epoch === run.epochs) {
+    cell.append(progressBar(progress.examples / progress.total));
+    if (progress.imagesPerSecond > 0) cell.title = `epoch ${progress.epoch}: ${duration((progress.total - progress.examples) / progress.imagesPerSecond)} left`;
+  }
   return cell;
 }
 
@@ -252,7 +273,7 @@ function runPage(runId: string): Page {
     if (!detail || detail.id !== runId) return;
     title.replaceChildren(`${runLabel(detail)} `, stateBadge(detail.state), detail.paused && detail.state === "running" ? " paused" : "");
     const progress = state.progress.get(runId);
-    const inEpoch = detail.state === "running" && progress && progress.epoch === detail.epochs ? `epoch ${progress.epoch}: ${integer(progress.examples)} / ${integer(progress.total)} images, ${integer(progress.imagesPerSecond)} images/s` : "";
+    const inEpoch = detail.state === "running" && progress && progress.epoch === detail.epochs ? `epoch ${progress.epoch}: ${integer(progress.examples)} / ${integer(progress.total)} images, ${integer(progress.imagesPerSecond)} images/s, ${timeLeft(progress, detail)}` : "";
     const hyper = detail.hyper;
     const fact = (label: string, value: string | Node) => element("div", {}, element("span", {}, label), value);
     facts.replaceChildren(
