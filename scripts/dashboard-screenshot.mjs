@@ -3,6 +3,8 @@
 //   node scripts/dashboard-screenshot.mjs http://127.0.0.1:8080/ RUN_ID docs/dashboard.png [WIDTH]
 // RUN_ID "-" takes the runs table instead of a run's page. With AUTH_TOKEN set in the environment
 // it signs in first.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import puppeteer from "puppeteer-core";
 
 const [url, runId, file, width = "1280"] = process.argv.slice(2);
@@ -29,6 +31,7 @@ try {
     await page.waitForSelector("#accuracy-chart canvas", { timeout: 15_000 });
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
+  mkdirSync(dirname(file), { recursive: true });
   await page.screenshot({ path: file, fullPage: true });
   if (errors.length > 0) {
     console.error(`the page reported errors:\n${errors.join("\n")}`);

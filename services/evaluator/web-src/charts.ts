@@ -103,7 +103,7 @@ export class LineChart {
       const row = rowEnds.findIndex((end) => end < start);
       if (row < 0) continue;
       context.fillText(marker.label, start, top + (12 + row * 13) * devicePixelRatio);
-      rowEnds[row] = start + context.measureText(marker.label).width + 4 * devicePixelRatio;
+      rowEnds[row] = start + context.measureText(marker.label).width + 8 * devicePixelRatio;
     }
     context.restore();
   }
