@@ -3,8 +3,7 @@
 // enums by name; its status is what the evaluator recorded.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Client } from "@mnist/grpc";
-import { RunService, RunSpecSchema, RunState, toNamedJson, type RunRecord } from "@mnist/protocol";
+import { RunSpecSchema, RunState, toNamedJson, type RunRecord } from "@mnist/protocol";
 import { isTerminal, resolveRunSpec } from "@mnist/spec";
 import { stringify } from "yaml";
 import type { Command } from "../command.js";
@@ -12,7 +11,7 @@ import { EpochPrinter, epochFields, follow, serverFlag, stateName, summary, with
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { formatTable, percent } from "../table.js";
-import { eventsTable, recordJson, runsTable } from "./runs.js";
+import { allRuns, eventsTable, recordJson, runsTable, stateByName } from "./runs.js";
 
 export const apiVersion = "mnist-pipeline/v1";
 const outputs = ["table", "wide", "json", "yaml"] as const;
@@ -49,17 +48,6 @@ function target(command: string, positionals: string[]): { kind: "runs" } | { ki
   return { kind: "run", name: first };
 }
 
-async function allRuns(client: Client<typeof RunService>, limit: number | undefined, state: RunState): Promise<RunRecord[]> {
-  const runs: RunRecord[] = [];
-  let pageToken = "";
-  do {
-    const page = await client.listRuns({ pageToken, state, pageSize: Math.min(1_000, limit === undefined ? 1_000 : limit - runs.length) });
-    runs.push(...page.runs);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "" && (limit === undefined || runs.length < limit));
-  return runs;
-}
-
 /** The wide table: the plain one's columns and where each run is, how far it has come, and when it began. */
 function wideTable(runs: RunRecord[]): string {
   return formatTable(
@@ -84,7 +72,6 @@ function wideTable(runs: RunRecord[]): string {
   );
 }
 
-const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running: RunState.RUNNING, finished: RunState.FINISHED, stopped: RunState.STOPPED, failed: RunState.FAILED };
 
 export const getCommand: Command = {
   name: "get",
@@ -105,7 +92,7 @@ export const getCommand: Command = {
         const limit = reader.integer("limit", values.limit);
         const state = values.state === undefined ? RunState.UNSPECIFIED : stateByName[values.state];
         if (state === undefined) reader.fail("state", values.state!, Object.keys(stateByName).join(", "));
-        const runs = await allRuns(client, limit, state);
+        const runs = await allRuns(client, limit, { state });
         if (output === "json" || output === "yaml") print(output, { apiVersion, kind: "TrainingRunList", items: runs.map(trainingRun) });
         else process.stdout.write(runs.length === 0 ? "no runs\n" : `${output === "wide" ? wideTable(runs) : runsTable(runs)}\n`);
         return 0;

@@ -1,6 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { RunEventKind, RunRecordSchema, RunState, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
+import type { Client } from "@mnist/grpc";
+import { RunEventKind, RunRecordSchema, RunService, RunState, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
 import { checkEta, isTerminal, resolveRunSpec } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
@@ -69,7 +70,19 @@ export function eventsTable(events: RunEvent[]): string {
   return formatTable(["time", "epoch", "event", "by", "reason", "detail"], rows);
 }
 
-const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running: RunState.RUNNING, finished: RunState.FINISHED, stopped: RunState.STOPPED, failed: RunState.FAILED };
+export const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running: RunState.RUNNING, finished: RunState.FINISHED, stopped: RunState.STOPPED, failed: RunState.FAILED };
+
+/** ListRuns page by page (at most 1,000 a page) until `limit` runs, or all of them; newest first. */
+export async function allRuns(client: Client<typeof RunService>, limit: number | undefined, filter: { state?: RunState; namePrefix?: string; sweepId?: string } = {}): Promise<RunRecord[]> {
+  const runs: RunRecord[] = [];
+  let pageToken = "";
+  do {
+    const page = await client.listRuns({ ...filter, pageToken, pageSize: Math.min(1_000, limit === undefined ? 1_000 : limit - runs.length) });
+    runs.push(...page.runs);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "" && (limit === undefined || runs.length < limit));
+  return runs;
+}
 
 export const listCommand: Command = {
   name: "list",
@@ -91,14 +104,7 @@ export const listCommand: Command = {
     if (state === undefined) reader.fail("state", values.state!, Object.keys(stateByName).join(", "));
     const filter = { state, namePrefix: values["name-prefix"] ?? "", sweepId: values.sweep ?? "" };
     return withRunService("list", values, async (client) => {
-      // Page by page (ListRuns answers at most 1,000 at a time) until --limit runs, or all.
-      const runs: RunRecord[] = [];
-      let pageToken = "";
-      do {
-        const page = await client.listRuns({ ...filter, pageToken, pageSize: Math.min(1_000, limit === undefined ? 1_000 : limit - runs.length) });
-        runs.push(...page.runs);
-        pageToken = page.nextPageToken;
-      } while (pageToken !== "" && (limit === undefined || runs.length < limit));
+      const runs = await allRuns(client, limit, filter);
       if (values.json) for (const run of runs) process.stdout.write(`${JSON.stringify(recordJson(run))}\n`);
       else process.stdout.write(runs.length === 0 ? "no runs\n" : `${runsTable(runs)}\n`);
       return 0;

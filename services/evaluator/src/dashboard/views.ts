@@ -4,107 +4,15 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { DecisionSchema, enumValueName, RunEventKindSchema, RunStateSchema, type Decision, type RunEventKind, type RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import { augmentLabel, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
 
-export type StateName = "queued" | "running" | "finished" | "stopped" | "failed" | "unspecified";
+// The JSON's types are the page's own (web-src/api.ts): one definition for both ends.
+import type { ClusterView, EpochView, HyperParameters, ProgressView, RunDetail, RunSummary, StateName } from "../../web-src/api.js";
+
+export type { ClusterView, EpochView, HyperParameters, ProgressView, RunDetail, RunSummary, StateName };
 
 // Enum values by the names every JSON output uses (toNamedJson's): "finished", "decay-eta", "requeue".
 const stateName = (state: RunState) => enumValueName(RunStateSchema, state) as StateName;
 const decisionName = (decision: Decision) => enumValueName(DecisionSchema, decision);
 const eventName = (kind: RunEventKind) => enumValueName(RunEventKindSchema, kind);
-
-/** The hyper-parameters a comparison puts side by side. */
-export interface HyperParameters {
-  sizes: number[];
-  cost: string;
-  activation: string;
-  init: string;
-  eta: number;
-  lambda: number;
-  l1: number;
-  dropout: number;
-  momentum: number;
-  nesterov: boolean;
-  miniBatch: number;
-  epochs: number;
-  trainLimit: number;
-  augment: string;
-  seed: string;
-  evalOn: string;
-  decayAfter: number;
-  earlyStop: number;
-}
-
-/** One row of the runs table. */
-export interface RunSummary {
-  id: string;
-  name: string;
-  state: StateName;
-  /** Held before its next epoch by PauseRun. */
-  paused: boolean;
-  sweep: string;
-  network: string;
-  /** Epochs finished. */
-  epochs: number;
-  maxEpochs: number;
-  bestEpoch: number | null;
-  bestValAccuracy: number | null;
-  testAccuracy: number | null;
-  /** The learning rate the next epoch trains with. */
-  eta: number;
-  trainer: string;
-  stopReason: string;
-  error: string;
-  /** Milliseconds since the epoch, as JavaScript dates take them. */
-  createdAt: number | null;
-  hyper: HyperParameters | null;
-}
-
-export interface EpochView {
-  epoch: number;
-  eta: number;
-  trainSeconds: number;
-  imagesPerSecond: number;
-  valAccuracy: number | null;
-  valCost: number | null;
-  trainCost: number | null;
-  trainAccuracy: number | null;
-  testAccuracy: number | null;
-  testCost: number | null;
-  decision: string;
-  restoreEpoch: number | null;
-}
-
-export interface EventView {
-  time: number | null;
-  epoch: number;
-  kind: string;
-  reason: string;
-  actor: string;
-  detail: string;
-}
-
-/** A run's page: its row, every epoch, every change of eta and the audit trail. */
-export interface RunDetail extends RunSummary {
-  epochList: EpochView[];
-  etaHistory: { epoch: number; eta: number }[];
-  events: EventView[];
-  startedAt: number | null;
-  finishedAt: number | null;
-  wallSeconds: number;
-  evalOn: string;
-}
-
-export interface ProgressView {
-  id: string;
-  epoch: number;
-  examples: number;
-  total: number;
-  imagesPerSecond: number;
-}
-
-export interface ClusterView {
-  trainers: { id: string; address: string; capacity: number; runs: string[] }[];
-  augment: { id: string; imagesPerSecond: number; imagesServed: number; slicesServed: number; queued: number; inFlight: number; rejected: number; concurrency: number }[];
-}
 
 const optional = (value: number | undefined) => (value === undefined ? null : value);
 
