@@ -354,7 +354,7 @@ export class Steering implements RunControl, PlacementEvents {
     });
     if (ended || !updated) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has already ended`);
     this.logger.info({ run: run.runId, actor, reason: reason || undefined }, paused ? "run paused" : "run resumed");
-    // A paused run that was never told so needs no resume: mark it as held so the resume is sent.
+    // A pause this evaluator did not send (an earlier one did, before a restart) may hold the trainer still: resume regardless.
     if (!paused && !this.pauseHeld.has(run.runId)) this.pauseHeld.set(run.runId, `paused@${updated.trainerId}`);
     if (updated.state === RunState.RUNNING) await this.holdAsRecorded(updated);
     return updated;
