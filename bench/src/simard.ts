@@ -40,6 +40,12 @@ export const simardRows: SimardRow[] = [
     augmentation: "affine + elastic α=34 σ=6, η halved after 20 epochs without a new best",
     paper: 0.993,
   },
+  {
+    name: "simard-affine-elastic6-patient30",
+    argv: withFlag(withFlag([...common, "--augment", "affine,elastic=34/6"], "--decay-after", "30"), "--epochs", "800"),
+    augmentation: "affine + elastic α=34 σ=6, η halved after 30 epochs without a new best",
+    paper: 0.993,
+  },
 ];
 
 /** `argv` with `flag`'s value replaced. */
@@ -149,7 +155,7 @@ export async function runSimard(options: SimardOptions): Promise<{ entries: Sima
       const json = await record(server, row.name);
       const entry = entryOf(row, json, options.machine);
       options.log(`${row.name}: ${entry.epochs.length} epochs, best validation ${(entry.epochs[entry.bestEpoch]!.valAccuracy * 100).toFixed(2)} % at epoch ${entry.bestEpoch}, test ${(entry.testAccuracy * 100).toFixed(2)} %`);
-      if (options.plotDir && !options.quick) await mnistctl(["plot", json.runId, "--out", `${options.plotDir}/${row.name}.png`, "--title", `${row.name}: ${row.augmentation}`, "--server", server]);
+      if (options.plotDir && !options.quick) await mnistctl(["plot", json.runId, "--out", `${options.plotDir}/${row.name}.png`, "--title", `${row.name}: --augment ${row.argv[row.argv.indexOf("--augment") + 1]}, η halved after ${row.argv[row.argv.indexOf("--decay-after") + 1]} epochs without a new best`, "--server", server]);
       entries.push(entry);
     }
     return { entries };
@@ -197,7 +203,7 @@ export function renderSimardReport(entries: SimardEntry[], machineLines: string[
     "# Simard's [784,800,10] through the pipeline",
     "",
     ...machineLines,
-    "- every row: `mnistctl run` on a local cluster (nats-server, 2 augment replicas, 1 trainer, the evaluator, on these 2 cores), [784,800,10] sigmoid, cross-entropy, η=0.5, λ=0.5, m=10, seed 1; the evaluator halves η after 10 epochs (the last row: 20) without a new best validation accuracy and stops once η has fallen to η₀/1024; test accuracy of the best-validation weights",
+    "- every row: `mnistctl run` on a local cluster (nats-server, 2 augment replicas, 1 trainer, the evaluator, on these 2 cores), [784,800,10] sigmoid, cross-entropy, η=0.5, λ=0.5, m=10, seed 1; the evaluator halves η after 10 epochs (the patient rows: 20 and 30) without a new best validation accuracy and stops once η has fallen to η₀/1024; test accuracy of the best-validation weights",
     "- the paper's column: Simard, Steinkraus and Platt (2003), 2-layer MLP with 800 hidden units, cross-entropy (test accuracy = 100 % − their error)",
     "",
     markdownTable(["run", "training data", "epochs", "best validation (epoch)", "test", "paper", "wall time", "train s / epoch"], rows),

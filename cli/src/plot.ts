@@ -360,7 +360,8 @@ export function learningCurvesSvg(curves: readonly EpochRecord[], options: PlotO
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    text(width / 2, 28, shortTitle, `class="title" text-anchor="middle" font-size="18" font-weight="bold"`),
+    // A bold 18 px glyph is about 11 px wide: a longer title is set smaller so that it fits the width.
+    text(width / 2, 28, shortTitle, `class="title" text-anchor="middle" font-size="${Math.max(10, Math.min(18, Math.floor((width - 40) / (shortTitle.length * 0.62))))}" font-weight="bold"`),
     text(width / 2, 48, subtitle, `text-anchor="middle" font-size="12" fill="#555"`),
     ...panels.map((panel, index) => drawPanel(records, panel, frame(index), xAxis, changes)),
     drawLegend(rows, margin.left, margin.top + frameHeight + 62),
