@@ -110,6 +110,7 @@ describe("the dashboard in a browser", () => {
 
     await page.$eval("#eta-input", (input) => ((input as HTMLInputElement).value = ""));
     await page.type("#eta-input", "0.125");
+    expect(await page.$eval("#eta-input", (input) => (input as HTMLInputElement).value)).toBe("0.125");
     await page.click("#set-eta");
     await page.waitForSelector("#action-message.ok", { timeout: 15_000 });
     await page.click("#stop");
@@ -141,6 +142,20 @@ describe("the dashboard in a browser", () => {
     const differing = await page.$$eval("#compare-table tr.diff th", (cells) => cells.map((cell) => cell.textContent));
     expect(differing).toEqual(expect.arrayContaining(["network", "λ (L2)"]));
     expect(differing).not.toContain("mini-batch");
+
+    // The runs table groups a sweep's trials under their sweep, and sorts by a column on a click.
+    const sweep = await cluster.cli(["sweep", "--sizes", "784,10,10", "--train-limit", "1000", "--epochs", "1", "--eta", "0.5,1", "--json"]);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    await page.goto(`${dashboard}#/`);
+    await page.waitForSelector("#runs tr.group[data-sweep^='sweep-'] a", { timeout: 15_000 });
+    const grouped = await page.$$eval("#runs tbody tr", (rows) => rows.map((row) => (row.classList.contains("group") ? `group:${row.getAttribute("data-sweep")}` : row.getAttribute("data-run"))));
+    const sweepAt = grouped.findIndex((entry) => entry?.startsWith("group:sweep-"));
+    expect(grouped.slice(sweepAt + 1, sweepAt + 3).every((entry) => entry?.startsWith("run-"))).toBe(true);
+    await page.click('#runs th[data-key="name"]');
+    await page.waitForSelector('#runs th.sorted-asc[data-key="name"]');
+    const lone = await page.$$eval("#runs tbody tr:not(.group)", (rows) => rows.map((row) => row.querySelector("td:nth-child(2)")!.textContent!));
+    const outside = lone.filter((name) => !name.startsWith("sweep-"));
+    expect(outside).toEqual([...outside].sort((a, b) => a.localeCompare(b)));
 
     await page.goto(`${dashboard}#/cluster`);
     await page.waitForFunction(() => document.querySelectorAll("#replicas tbody tr td.num").length > 0, { timeout: 15_000 });

@@ -19,6 +19,8 @@ let page: Page | undefined;
 interface Page {
   /** Something in `state` changed: bring the page up to date. */
   refresh(changedRun?: string): void;
+  /** Only a run's epoch progress changed (several times a second): update it in place, if the page can. */
+  progressed?(runId: string): void;
   leave?(): void;
 }
 
@@ -73,7 +75,7 @@ function setView(...children: Node[]): HTMLElement {
 
 /** What the run is doing now, for the table: "12 / 150" and the epoch in training's bar. */
 function epochCell(run: RunSummary): HTMLElement {
-  const cell = element("td", { class: "num" }, `${run.epochs}${run.maxEpochs ? ` / ${run.maxEpochs}` : ""}`);
+  const cell = element("td", { class: "num epoch-cell" }, `${run.epochs}${run.maxEpochs ? ` / ${run.maxEpochs}` : ""}`);
   const progress = state.progress.get(run.id);
   if (run.state === "running" && progress && progress.epoch === run.epochs) {
     cell.append(progressBar(progress.examples / progress.total));
@@ -176,7 +178,15 @@ function runsPage(): Page {
     table.replaceChildren(header(), body);
   };
   refresh();
-  return { refresh };
+  return {
+    refresh,
+    // Only the epoch cell: a row rebuilt under the pointer four times a second would swallow clicks on its link.
+    progressed(runId) {
+      const run = state.runs.get(runId);
+      const cell = table.querySelector(`tr[data-run="${CSS.escape(runId)}"] td.epoch-cell`);
+      if (run && cell) cell.replaceWith(epochCell(run));
+    },
+  };
 }
 
 // ---- a run's page --------------------------------------------------------------------------
@@ -268,6 +278,7 @@ function runPage(runId: string): Page {
     void act(setEta, () => api.setEta(runId, eta, "set from the dashboard"), `η set to ${eta} from the next decision on`);
   });
 
+  let etaFilled = false;
   const render = () => {
     const detail = state.detail;
     if (!detail || detail.id !== runId) return;
@@ -292,7 +303,11 @@ function runPage(runId: string): Page {
     stop.disabled = ended;
     setEta.disabled = ended;
     etaInput.disabled = ended;
-    if (etaInput.value === "" && !ended) etaInput.value = String(detail.eta);
+    // Filled in once: a later render must not write into what someone is typing.
+    if (!etaFilled && !ended) {
+      etaInput.value = String(detail.eta);
+      etaFilled = true;
+    }
     const { accuracy, cost } = curves(detail);
     accuracyChart.update(accuracy);
     costChart.update(cost);
@@ -516,18 +531,22 @@ function route(): void {
 }
 
 /** Page refreshes at most once a frame, however fast events come. */
-let pending: { all: boolean; runs: Set<string> } | undefined;
-function schedule(changedRun?: string): void {
+let pending: { all: boolean; runs: Set<string>; progressed: Set<string> } | undefined;
+function schedule(changedRun?: string, progressOnly = false): void {
   if (!pending) {
-    pending = { all: false, runs: new Set() };
+    pending = { all: false, runs: new Set(), progressed: new Set() };
     requestAnimationFrame(() => {
-      const { all, runs } = pending!;
+      const { all, runs, progressed } = pending!;
       pending = undefined;
       if (all) page?.refresh();
       for (const id of runs) page?.refresh(id);
+      if (all || progressed.size === 0) return;
+      if (page?.progressed) for (const id of progressed) page.progressed(id);
+      else page?.refresh();
     });
   }
-  if (changedRun === undefined) pending.all = true;
+  if (progressOnly && changedRun !== undefined) pending.progressed.add(changedRun);
+  else if (changedRun === undefined) pending.all = true;
   else pending.runs.add(changedRun);
 }
 
@@ -568,7 +587,7 @@ function connect(): void {
   events.addEventListener("progress", (event) => {
     const progress = JSON.parse((event as MessageEvent<string>).data) as ProgressView;
     state.progress.set(progress.id, progress);
-    schedule();
+    schedule(progress.id, true);
   });
   events.addEventListener("cluster", (event) => {
     state.cluster = JSON.parse((event as MessageEvent<string>).data) as ClusterView;
