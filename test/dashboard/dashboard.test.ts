@@ -126,6 +126,11 @@ describe("the dashboard in a browser", () => {
     await page.waitForSelector('#events tr[data-kind="stop"]', { timeout: 15_000 });
     expect(await page.$$eval('#events tr[data-kind="place"]', (rows) => rows.length)).toBeGreaterThan(0);
 
+    // A run's page by its name, as a link someone shares.
+    await page.goto(`${dashboard}#/runs/watched`);
+    await page.waitForSelector('h1 [data-state="stopped"]', { timeout: 15_000 });
+    expect(await page.$eval("h1", (title) => title.textContent)).toContain("watched");
+
     const shot = join(shots, "run.png");
     await page.screenshot({ path: shot, fullPage: true });
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe("PNG");

@@ -105,6 +105,11 @@ export function augmentLabel(spec: AugmentSettings | undefined): string {
   const preset = (["affine", "elastic"] as const).find((name) => probabilityFields.every((field) => sameTransform(presets[name], rest, field)));
   if (preset) return [...items, preset].join(",");
   const at = (probability: number) => (probability === 1 ? "" : `@${probability}`);
+  // The affine preset with an elastic field of its own: "affine,elastic=34/6", as the flag is written.
+  const affineFields = probabilityFields.filter((field) => field !== "elasticProbability");
+  if (settings.elasticProbability > 0 && affineFields.every((field) => sameTransform(presets.affine, rest, field))) {
+    return [...items, "affine", `elastic=${settings.elasticAlpha}/${settings.elasticSigma}${at(settings.elasticProbability)}`].join(",");
+  }
   if (settings.rotateProbability > 0) items.push(`rotate=${settings.rotateDegrees}${at(settings.rotateProbability)}`);
   if (settings.translateProbability > 0) items.push(`translate=${settings.translatePixels}${at(settings.translateProbability)}`);
   if (settings.skewProbability > 0) items.push(`skew=${settings.skew}${at(settings.skewProbability)}`);

@@ -12,7 +12,8 @@ describe("augmentLabel", () => {
   });
 
   it("lists transforms one by one when no preset matches, with a probability other than 1 after @", () => {
-    expect(augmentLabel({ ...presets.elastic, elasticSigma: 6 })).toBe("rotate=15,translate=2,skew=0.3,scale=0.1,elastic=34/6");
+    expect(augmentLabel({ ...presets.elastic, elasticSigma: 6 })).toBe("affine,elastic=34/6");
+    expect(augmentLabel({ ...presets.affine, rotateDegrees: 10 })).toBe("rotate=10,translate=2,skew=0.3,scale=0.1");
     expect(augmentLabel(augmentSettings({ rotateProbability: 0.5, rotateDegrees: 10 }))).toBe("rotate=10@0.5");
     expect(augmentLabel(augmentSettings({ elasticProbability: 1, elasticAlpha: 8, elasticSigma: 3 }))).toBe("elastic=8/3");
   });

@@ -218,7 +218,9 @@ function curves(detail: RunDetail): { accuracy: ChartSpec; cost: ChartSpec } {
   };
 }
 
-function runPage(runId: string): Page {
+function runPage(reference: string): Page {
+  // The URL may name the run by its name; once loaded, its id is what events carry.
+  let runId = reference;
   const title = element("h1", {}, runId);
   const facts = element("div", { class: "facts panel", id: "facts" });
   const message = element("span", { class: "message", id: "action-message" });
@@ -281,7 +283,8 @@ function runPage(runId: string): Page {
   let etaFilled = false;
   const render = () => {
     const detail = state.detail;
-    if (!detail || detail.id !== runId) return;
+    if (!detail || (detail.id !== runId && detail.name !== reference)) return;
+    runId = detail.id;
     title.replaceChildren(`${runLabel(detail)} `, stateBadge(detail.state), detail.paused && detail.state === "running" ? " paused" : "");
     const progress = state.progress.get(runId);
     const inEpoch = detail.state === "running" && progress && progress.epoch === detail.epochs ? `epoch ${progress.epoch}: ${integer(progress.examples)} / ${integer(progress.total)} images, ${integer(progress.imagesPerSecond)} images/s, ${timeLeft(progress, detail)}` : "";
