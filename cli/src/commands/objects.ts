@@ -3,7 +3,7 @@
 // enums by name; its status is what the evaluator recorded.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { RunSpecSchema, RunState, toNamedJson, type RunRecord } from "@mnist/protocol";
+import { RunSpecSchema, toNamedJson, type RunRecord } from "@mnist/protocol";
 import { isTerminal, resolveRunSpec } from "@mnist/spec";
 import { stringify } from "yaml";
 import type { Command } from "../command.js";
@@ -11,7 +11,7 @@ import { EpochPrinter, epochFields, follow, serverFlag, stateName, summary, with
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { formatTable, percent } from "../table.js";
-import { allRuns, eventsTable, recordJson, runsTable, stateByName } from "./runs.js";
+import { allRuns, eventsTable, listFlags, recordJson, runsTable } from "./runs.js";
 
 export const apiVersion = "mnist-pipeline/v1";
 const outputs = ["table", "wide", "json", "yaml"] as const;
@@ -33,6 +33,13 @@ export function trainingRun(run: RunRecord): JsonObject {
 
 function print(output: Output, value: JsonValue): void {
   process.stdout.write(output === "yaml" ? stringify(value, { lineWidth: 0 }) : `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The one run a verb acts on (`run NAME` or NAME); `runs` is refused with `example`. */
+function oneRun(command: string, positionals: string[], example: string): string {
+  const what = target(command, positionals);
+  if (what.kind === "runs") throw new UsageError(`mnistctl ${command}: ${example}`);
+  return what.name;
 }
 
 /** `run NAME`, `runs`, or a bare NAME: what kubectl-style verbs take. */
@@ -89,9 +96,7 @@ export const getCommand: Command = {
     const what = target("get", positionals);
     return withRunService("get", values, async (client) => {
       if (what.kind === "runs") {
-        const limit = reader.integer("limit", values.limit);
-        const state = values.state === undefined ? RunState.UNSPECIFIED : stateByName[values.state];
-        if (state === undefined) reader.fail("state", values.state!, Object.keys(stateByName).join(", "));
+        const { limit, state } = listFlags(reader, values.limit, values.state);
         const runs = await allRuns(client, limit, { state });
         if (output === "json" || output === "yaml") print(output, { apiVersion, kind: "TrainingRunList", items: runs.map(trainingRun) });
         else process.stdout.write(runs.length === 0 ? "no runs\n" : `${output === "wide" ? wideTable(runs) : runsTable(runs)}\n`);
@@ -121,10 +126,9 @@ export const describeCommand: Command = {
   usage: "mnistctl describe [run] ID|NAME [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags("describe", argv, serverFlag, true);
-    const what = target("describe", positionals);
-    if (what.kind === "runs") throw new UsageError("mnistctl describe: describes one run: mnistctl describe run NAME");
+    const name = oneRun("describe", positionals, "describes one run: mnistctl describe run NAME");
     return withRunService("describe", values, async (client) => {
-      const { run } = await client.getRun({ runId: what.name });
+      const { run } = await client.getRun({ runId: name });
       const object = trainingRun(run!);
       const { events: _events, epochs, ...status } = object.status as JsonObject;
       const lines = [
@@ -159,11 +163,10 @@ export const deleteCommand: Command = {
   usage: "mnistctl delete [run] ID|NAME [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags("delete", argv, serverFlag, true);
-    const what = target("delete", positionals);
-    if (what.kind === "runs") throw new UsageError("mnistctl delete: deletes one run at a time: mnistctl delete run NAME");
+    const name = oneRun("delete", positionals, "deletes one run at a time: mnistctl delete run NAME");
     return withRunService("delete", values, async (client) => {
-      const { runId, checkpointsDeleted } = await client.deleteRun({ runId: what.name });
-      process.stdout.write(`run ${runId}${what.name !== runId ? ` (${what.name})` : ""} deleted, with ${checkpointsDeleted} checkpoint object${checkpointsDeleted === 1 ? "" : "s"}\n`);
+      const { runId, checkpointsDeleted } = await client.deleteRun({ runId: name });
+      process.stdout.write(`run ${runId}${name !== runId ? ` (${name})` : ""} deleted, with ${checkpointsDeleted} checkpoint object${checkpointsDeleted === 1 ? "" : "s"}\n`);
       return 0;
     });
   },
@@ -175,15 +178,13 @@ export const logsCommand: Command = {
   usage: "mnistctl logs ID|NAME [-f|--follow] [--server HOST:PORT]",
   run: async (argv) => {
     const { values, positionals } = parseFlags("logs", argv, { ...serverFlag, follow: { type: "boolean", short: "f" } }, true);
-    const what = target("logs", positionals);
-    if (what.kind === "runs") throw new UsageError("mnistctl logs: shows one run's lines: mnistctl logs NAME");
+    const name = oneRun("logs", positionals, "shows one run's lines: mnistctl logs NAME");
     return withRunService("logs", values, async (client) => {
+      const { run } = await client.getRun({ runId: name });
       if (values.follow) {
-        const { run } = await client.getRun({ runId: what.name });
         await follow(client, run!.runId, new EpochPrinter(true, run!.runId));
         return 0;
       }
-      const { run } = await client.getRun({ runId: what.name });
       for (const epoch of run!.epochs) process.stdout.write(`${JSON.stringify({ msg: "epoch", run: run!.runId, ...epochFields(epoch) })}\n`);
       return 0;
     });

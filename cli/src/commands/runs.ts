@@ -1,7 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { Client } from "@mnist/grpc";
-import { RunEventKind, RunRecordSchema, RunService, RunState, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
+import { enumValueName, RunEventKind, RunRecordSchema, RunService, RunState, RunStateSchema, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
 import { checkEta, isTerminal, resolveRunSpec } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
@@ -70,7 +70,19 @@ export function eventsTable(events: RunEvent[]): string {
   return formatTable(["time", "epoch", "event", "by", "reason", "detail"], rows);
 }
 
-export const stateByName: Record<string, RunState> = { queued: RunState.QUEUED, running: RunState.RUNNING, finished: RunState.FINISHED, stopped: RunState.STOPPED, failed: RunState.FAILED };
+/** --state's values: each run state by its JSON name ("finished"), in the protocol's order. */
+const stateByName: Record<string, RunState> = Object.fromEntries(
+  RunStateSchema.values.filter((value) => value.number !== RunState.UNSPECIFIED).map((value) => [enumValueName(RunStateSchema, value.number), value.number as RunState]),
+);
+
+/** --limit and --state, as `list` and `get runs` take them: how many runs at most, and in which state (unspecified: any). */
+export function listFlags(reader: FlagReader, limitRaw: string | undefined, stateRaw: string | undefined): { limit: number | undefined; state: RunState } {
+  const limit = reader.integer("limit", limitRaw);
+  if (limit !== undefined && limit < 1) reader.fail("limit", limitRaw!, "a whole number of runs, 1 or more");
+  const state = stateRaw === undefined ? RunState.UNSPECIFIED : stateByName[stateRaw];
+  if (state === undefined) reader.fail("state", stateRaw!, Object.keys(stateByName).join(", "));
+  return { limit, state };
+}
 
 /** ListRuns page by page (at most 1,000 a page) until `limit` runs, or all of them; newest first. */
 export async function allRuns(client: Client<typeof RunService>, limit: number | undefined, filter: { state?: RunState; namePrefix?: string; sweepId?: string } = {}): Promise<RunRecord[]> {
@@ -97,11 +109,7 @@ export const listCommand: Command = {
       "name-prefix": { type: "string" },
       sweep: { type: "string" },
     });
-    const reader = new FlagReader("list");
-    const limit = reader.integer("limit", values.limit);
-    if (limit !== undefined && limit < 1) reader.fail("limit", values.limit!, "a whole number of runs, 1 or more");
-    const state = values.state === undefined ? RunState.UNSPECIFIED : stateByName[values.state];
-    if (state === undefined) reader.fail("state", values.state!, Object.keys(stateByName).join(", "));
+    const { limit, state } = listFlags(new FlagReader("list"), values.limit, values.state);
     const filter = { state, namePrefix: values["name-prefix"] ?? "", sweepId: values.sweep ?? "" };
     return withRunService("list", values, async (client) => {
       const runs = await allRuns(client, limit, filter);

@@ -164,6 +164,19 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     if (!run) throw notFound("run", reference);
     return run;
   };
+  // One that has not ended: stop, pause, resume and a new learning rate are for queued and running runs only.
+  const activeRun = async (reference: string) => {
+    const run = await existing(reference);
+    if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(reference)} has already ended`);
+    return run;
+  };
+  const pauseOrResume =
+    (paused: boolean) =>
+    async ({ runId, reason }: { runId: string; reason: string }, context: CallContext) => {
+      checkText("reason", reason, maxReasonChars);
+      const actor = actorOf(context);
+      return { run: await control.pause(await activeRun(runId), paused, reason, actor) };
+    };
   return {
     async launchRun(request, context) {
       const { spec, eta } = checkSpec(request.spec, limits);
@@ -247,24 +260,10 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     async stopRun({ runId, reason }, context) {
       checkText("reason", reason, maxReasonChars);
       const actor = actorOf(context);
-      const run = await existing(runId);
-      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.stop(run, reason || "stopped by request", actor) };
+      return { run: await control.stop(await activeRun(runId), reason || "stopped by request", actor) };
     },
-    async pauseRun({ runId, reason }, context) {
-      checkText("reason", reason, maxReasonChars);
-      const actor = actorOf(context);
-      const run = await existing(runId);
-      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.pause(run, true, reason, actor) };
-    },
-    async resumeRun({ runId, reason }, context) {
-      checkText("reason", reason, maxReasonChars);
-      const actor = actorOf(context);
-      const run = await existing(runId);
-      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.pause(run, false, reason, actor) };
-    },
+    pauseRun: pauseOrResume(true),
+    resumeRun: pauseOrResume(false),
     async deleteRun({ runId: reference }, context) {
       const actor = actorOf(context);
       const run = await existing(reference);
@@ -277,9 +276,7 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     async setLearningRate({ runId, eta }, context) {
       checkEta("eta", eta);
       const actor = actorOf(context);
-      const run = await existing(runId);
-      if (isTerminal(run.state)) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(runId)} has already ended`);
-      return { run: await control.update(run, { eta, detail: `eta=${eta}`, reason: "" }, actor) };
+      return { run: await control.update(await activeRun(runId), { eta, detail: `eta=${eta}`, reason: "" }, actor) };
     },
     async updateRun({ runId, stopping, eta, updateMask, dryRun, reason }, context) {
       if (store.runIdOf(runId) === undefined) checkRunId(runId);
