@@ -19,10 +19,17 @@ export function recordJson(run: RunRecord): JsonValue {
   return toNamedJson(RunRecordSchema, run);
 }
 
+/** The network and its training in a few words; what the chapter's network2 would not do is named ("relu", "momentum 0.9", …). */
 function describe(run: RunRecord): string {
-  const spec = run.spec ? resolveRunSpec(run.spec) : undefined;
-  const hidden = spec ? spec.sizes.join(",") : "?";
-  return spec ? `[${hidden}] eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}` : "";
+  if (!run.spec) return "";
+  const spec = resolveRunSpec(run.spec);
+  return [
+    `[${spec.sizes.join(",")}]`,
+    ...(spec.activation === "sigmoid" ? [] : [spec.activation]),
+    `eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}`,
+    ...(spec.momentum > 0 ? [`momentum ${spec.momentum}${spec.nesterov ? " nesterov" : ""}`] : []),
+    ...(spec.dropout > 0 ? [`dropout ${spec.dropout}`] : []),
+  ].join(" ");
 }
 
 /** A running run's epoch in training: "epoch 12 40%, 3 s left; cap in 25 min". */

@@ -21,19 +21,19 @@ export class LiveProgress {
       return undefined;
     }
     if (seen.report.epoch !== run.epochs.length) return undefined;
-    return estimate(seen.report, run, maxEpochs);
+    return estimate(seen.report, run.epochs.map((epoch) => epoch.trainSeconds), maxEpochs);
   }
 }
 
 /**
  * How far the epoch in training has come and how long it and the run's epoch cap will take: the
- * epoch at its own pace so far, each later epoch as long as the run's epochs took to train on average.
+ * epoch at its own pace so far, each later epoch as long as the run's epochs took to train on average
+ * (`trainSeconds`, one per finished epoch).
  */
-export function estimate(report: EpochProgress, run: RunRecord, maxEpochs: number): RunProgress {
+export function estimate(report: EpochProgress, trainSeconds: readonly number[], maxEpochs: number): RunProgress {
   const share = report.total === 0 ? 0 : report.examples / report.total;
   const epochSecondsLeft = report.imagesPerSecond > 0 ? (report.total - report.examples) / report.imagesPerSecond : 0;
-  const trained = run.epochs.map((epoch) => epoch.trainSeconds);
-  const perEpoch = trained.length > 0 ? trained.reduce((sum, seconds) => sum + seconds, 0) / trained.length : report.imagesPerSecond > 0 ? report.total / report.imagesPerSecond : 0;
+  const perEpoch = trainSeconds.length > 0 ? trainSeconds.reduce((sum, seconds) => sum + seconds, 0) / trainSeconds.length : report.imagesPerSecond > 0 ? report.total / report.imagesPerSecond : 0;
   const later = Math.max(0, maxEpochs - report.epoch - 1);
   return create(RunProgressSchema, { epoch: report.epoch, epochShare: share, imagesPerSecond: report.imagesPerSecond, epochSecondsLeft, capSecondsLeft: epochSecondsLeft + later * perEpoch });
 }

@@ -83,6 +83,10 @@ export interface ProgressView {
   examples: number;
   total: number;
   imagesPerSecond: number;
+  /** The share of the epoch done, and the seconds left in it and to the run's epoch cap (RunProgress's estimate). */
+  share: number;
+  epochSecondsLeft: number;
+  capSecondsLeft: number;
 }
 
 export interface ClusterView {

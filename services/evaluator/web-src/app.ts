@@ -47,14 +47,9 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
 
-/** The epoch's time left at its pace so far, and the epoch cap's at the run's mean epoch (as RunProgress estimates them). */
 function timeLeft(progress: ProgressView, detail: RunDetail): string {
   if (progress.imagesPerSecond <= 0) return "";
-  const epochLeft = (progress.total - progress.examples) / progress.imagesPerSecond;
-  const trained = detail.epochList.map((epoch) => epoch.trainSeconds);
-  const perEpoch = trained.length > 0 ? trained.reduce((sum, seconds) => sum + seconds, 0) / trained.length : progress.total / progress.imagesPerSecond;
-  const capLeft = epochLeft + Math.max(0, detail.maxEpochs - progress.epoch - 1) * perEpoch;
-  return `${duration(epochLeft)} left; the epoch cap (${detail.maxEpochs}) in ${duration(capLeft)}`;
+  return `${duration(progress.epochSecondsLeft)} left; the epoch cap (${detail.maxEpochs}) in ${duration(progress.capSecondsLeft)}`;
 }
 
 function stateBadge(state: string): HTMLElement {
@@ -78,8 +73,8 @@ function epochCell(run: RunSummary): HTMLElement {
   const cell = element("td", { class: "num epoch-cell" }, `${run.epochs}${run.maxEpochs ? ` / ${run.maxEpochs}` : ""}`);
   const progress = state.progress.get(run.id);
   if (run.state === "running" && progress && progress.epoch === run.epochs) {
-    cell.append(progressBar(progress.examples / progress.total));
-    if (progress.imagesPerSecond > 0) cell.title = `epoch ${progress.epoch}: ${duration((progress.total - progress.examples) / progress.imagesPerSecond)} left`;
+    cell.append(progressBar(progress.share));
+    if (progress.imagesPerSecond > 0) cell.title = `epoch ${progress.epoch}: ${duration(progress.epochSecondsLeft)} left`;
   }
   return cell;
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { AugmentReplicaStats, EpochProgress, RunRecord, TrainerInfo } from "@mnist/protocol";
 import { isTerminal } from "@mnist/spec";
+import { estimate } from "../live-progress.js";
 import { clusterView, progressView, runSummary, type ClusterView, type ProgressView, type RunSummary } from "./views.js";
 
 /** A client further behind than this (a stalled browser tab) is dropped; its EventSource reconnects and starts from a snapshot. */
@@ -23,6 +24,8 @@ export interface ClusterSource {
 export class DashboardFeed {
   private readonly summaries = new Map<string, RunSummary>();
   private readonly progress = new Map<string, ProgressView>();
+  /** Each run's epoch cap and its finished epochs' training seconds, for the time left in a progress report. */
+  private readonly pace = new Map<string, { maxEpochs: number; trainSeconds: number[] }>();
   private readonly clients = new Set<ServerResponse>();
   private readonly keepAlive: NodeJS.Timeout;
   private cluster: ClusterView = { trainers: [], augment: [] };
@@ -36,6 +39,7 @@ export class DashboardFeed {
   record(record: RunRecord): void {
     const summary = runSummary(record);
     this.summaries.set(summary.id, summary);
+    this.pace.set(summary.id, { maxEpochs: summary.maxEpochs, trainSeconds: record.epochs.map((epoch) => epoch.trainSeconds) });
     if (isTerminal(record.state) || summary.epochs > (this.progress.get(summary.id)?.epoch ?? Infinity)) this.progress.delete(summary.id);
     this.broadcast("run", summary);
   }
@@ -44,13 +48,15 @@ export class DashboardFeed {
   removed(runId: string): void {
     this.summaries.delete(runId);
     this.progress.delete(runId);
+    this.pace.delete(runId);
     this.broadcast("removed", { id: runId });
   }
 
   /** A trainer's report of how far an epoch has come. */
   epochProgress(progress: EpochProgress): void {
     if (isTerminalState(this.summaries.get(progress.runId))) return;
-    const view = progressView(progress);
+    const pace = this.pace.get(progress.runId);
+    const view = progressView(progress, estimate(progress, pace?.trainSeconds ?? [], pace?.maxEpochs ?? progress.epoch + 1));
     this.progress.set(view.id, view);
     this.broadcast("progress", view);
   }

@@ -1,7 +1,7 @@
 // What the dashboard's browser code receives: plain JSON made from the run records, with names
 // for enums ("finished", "decay") and the epoch fields as the evaluator's log names them.
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { DecisionSchema, enumValueName, RunEventKindSchema, RunStateSchema, type Decision, type RunEventKind, type RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
+import { DecisionSchema, enumValueName, RunEventKindSchema, RunStateSchema, type Decision, type RunEventKind, type RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
 import { augmentLabel, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
 
 // The JSON's types are the page's own (web-src/api.ts): one definition for both ends.
@@ -109,8 +109,18 @@ export function runDetail(record: RunRecord): RunDetail {
   };
 }
 
-export function progressView(progress: EpochProgress): ProgressView {
-  return { id: progress.runId, epoch: progress.epoch, examples: progress.examples, total: progress.total, imagesPerSecond: progress.imagesPerSecond };
+/** A trainer's report with the times left as RunService's answers estimate them (`estimated`). */
+export function progressView(progress: EpochProgress, estimated: RunProgress): ProgressView {
+  return {
+    id: progress.runId,
+    epoch: progress.epoch,
+    examples: progress.examples,
+    total: progress.total,
+    imagesPerSecond: progress.imagesPerSecond,
+    share: estimated.epochShare,
+    epochSecondsLeft: estimated.epochSecondsLeft,
+    capSecondsLeft: estimated.capSecondsLeft,
+  };
 }
 
 export function clusterView(trainers: readonly TrainerInfo[], replicas: readonly AugmentReplicaStats[]): ClusterView {
