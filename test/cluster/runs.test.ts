@@ -98,6 +98,8 @@ describe("a run through the services", () => {
     });
     const local = await trainLocally(spec, { mnist });
     expect(sha(await exported(id, true))).toBe(sha(local.network.params));
+    // The list names what the run does beyond network2's plain SGD.
+    expect((await cluster.cli(["list"])).stdout).toMatch(new RegExp(`${id}\\s+finished\\s+\\[784,20,10\\] eta 0\\.5 lambda 0 mb 10 momentum 0\\.5 dropout 0\\.2 `));
   });
 
   it("streams each epoch's progress from the trainer while it trains, when the watch asks for it", async () => {

@@ -2,7 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { Client } from "@mnist/grpc";
 import { enumValueName, RunEventKind, RunRecordSchema, RunService, RunState, RunStateSchema, toNamedJson, type RunEvent, type RunRecord } from "@mnist/protocol";
-import { checkEta, isTerminal, resolveRunSpec } from "@mnist/spec";
+import { checkEta, isTerminal, resolveRunSpec, trainingExtras } from "@mnist/spec";
 import type { Command } from "../command.js";
 import { EpochPrinter, follow, finishedFields, serverFlag, stateName, summary, withRunService } from "../cluster.js";
 import { asUsageError, UsageError } from "../errors.js";
@@ -19,17 +19,11 @@ export function recordJson(run: RunRecord): JsonValue {
   return toNamedJson(RunRecordSchema, run);
 }
 
-/** The network and its training in a few words; what the chapter's network2 would not do is named ("relu", "momentum 0.9", …). */
+/** The network and its training in a few words, with what network2 would not do named ("relu", "momentum 0.9", …). */
 function describe(run: RunRecord): string {
   if (!run.spec) return "";
   const spec = resolveRunSpec(run.spec);
-  return [
-    `[${spec.sizes.join(",")}]`,
-    ...(spec.activation === "sigmoid" ? [] : [spec.activation]),
-    `eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}`,
-    ...(spec.momentum > 0 ? [`momentum ${spec.momentum}${spec.nesterov ? " nesterov" : ""}`] : []),
-    ...(spec.dropout > 0 ? [`dropout ${spec.dropout}`] : []),
-  ].join(" ");
+  return [`[${spec.sizes.join(",")}]`, `eta ${spec.eta} lambda ${spec.lambda} mb ${spec.miniBatch}`, ...trainingExtras(spec)].join(" ");
 }
 
 /** A running run's epoch in training: "epoch 12 40%, 3 s left; cap in 25 min". */

@@ -34,6 +34,7 @@ export {
   type SpecLimits,
   type StoppingMetricName,
   type StoppingRules,
+  trainingExtras,
 } from "./spec.js";
 export {
   augmentLabel,

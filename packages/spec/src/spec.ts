@@ -243,6 +243,15 @@ export function resolveRunSpec(spec: RunSpec, limits: SpecLimits = mnistLimits):
   };
 }
 
+/** What a run's training does beyond the chapter's network2 (sigmoid units, plain SGD), in a few words each: "relu", "momentum 0.9 nesterov", "dropout 0.5". */
+export function trainingExtras(spec: ResolvedRunSpec): string[] {
+  return [
+    ...(spec.activation === "sigmoid" ? [] : [spec.activation]),
+    ...(spec.momentum > 0 ? [`momentum ${spec.momentum}${spec.nesterov ? " nesterov" : ""}`] : []),
+    ...(spec.dropout > 0 ? [`dropout ${spec.dropout}`] : []),
+  ];
+}
+
 /** Builds and resolves a RunSpec from plain fields (the CLI's flags, tests). */
 export function runSpec(init: MessageInitShape<typeof RunSpecSchema>, limits?: SpecLimits): ResolvedRunSpec {
   return resolveRunSpec(create(RunSpecSchema, init), limits);

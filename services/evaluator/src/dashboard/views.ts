@@ -2,7 +2,7 @@
 // for enums ("finished", "decay") and the epoch fields as the evaluator's log names them.
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { DecisionSchema, enumValueName, RunEventKindSchema, RunStateSchema, type Decision, type RunEventKind, type RunState, type AugmentReplicaStats, type EpochMetrics, type EpochProgress, type RunProgress, type RunRecord, type TrainerInfo } from "@mnist/protocol";
-import { augmentLabel, resolveRunSpec, type ResolvedRunSpec } from "@mnist/spec";
+import { augmentLabel, resolveRunSpec, trainingExtras, type ResolvedRunSpec } from "@mnist/spec";
 
 // The JSON's types are the page's own (web-src/api.ts): one definition for both ends.
 import type { ClusterView, EpochView, HyperParameters, ProgressView, RunDetail, RunSummary, StateName } from "../../web-src/api.js";
@@ -57,7 +57,7 @@ export function runSummary(record: RunRecord): RunSummary {
     state: stateName(record.state),
     paused: record.paused,
     sweep: record.sweepId,
-    network: (record.spec?.sizes ?? []).join("-"),
+    network: [(record.spec?.sizes ?? []).join("-"), ...(spec ? trainingExtras(spec) : [])].join(", "),
     epochs: record.epochs.length,
     maxEpochs: spec?.epochs ?? 0,
     bestEpoch: scored ? record.bestEpoch : null,
