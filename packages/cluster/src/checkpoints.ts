@@ -109,16 +109,42 @@ export async function readCheckpoint(nats: NatsConnection, objectName: string): 
   }
 }
 
+/** The object store's stream, and the subjects of its objects' metadata (one per name: base64url with padding, as nats.js writes them). */
+const objectStream = `OBJ_${checkpointsBucket}`;
+const metaPrefix = `$O.${checkpointsBucket}.M.`;
+const metaSubject = (name: string) => {
+  const encoded = Buffer.from(name, "utf8").toString("base64url");
+  return `${metaPrefix}${encoded}${"=".repeat((4 - (encoded.length % 4)) % 4)}`;
+};
+
+/**
+ * The names of the run's checkpoint objects, from the stream's subject index. Not
+ * ObjectStore.list(): that replays every object's metadata and returns only once nothing is
+ * pending, which never happens while trainers store checkpoints faster than a large store replays
+ * (seen with ~2,000 objects: list() still pending after minutes, and DeleteRun hung on it).
+ */
+async function runObjectNames(nats: NatsConnection, runId: string): Promise<string[]> {
+  await checkpointStore(nats); // creates the bucket's stream if it is not there yet
+  const manager = await nats.jetstreamManager();
+  const subjects = (await manager.streams.info(objectStream, { subjects_filter: `${metaPrefix}>` })).state.subjects ?? {};
+  return Object.keys(subjects)
+    .map((subject) => Buffer.from(subject.slice(metaPrefix.length), "base64url").toString("utf8"))
+    .filter((name) => name.startsWith(`${runId}/`));
+}
+
+async function isLive(nats: NatsConnection, name: string): Promise<boolean> {
+  const info = await (await checkpointStore(nats)).info(name);
+  return info !== null && !info.deleted;
+}
+
 /** The name of the run's newest latest-epoch copy, if it has one. */
 export async function latestCheckpointName(nats: NatsConnection, runId: string): Promise<string | undefined> {
-  const store = await checkpointStore(nats);
-  let newest: { epoch: number; name: string } | undefined;
-  for (const info of await store.list()) {
-    if (!info.name.startsWith(`${runId}/`)) continue;
-    const match = latestPattern.exec(info.name);
-    if (match && (!newest || Number(match[1]) > newest.epoch)) newest = { epoch: Number(match[1]), name: info.name };
-  }
-  return newest?.name;
+  const latest = (await runObjectNames(nats, runId))
+    .map((name) => ({ name, epoch: Number(latestPattern.exec(name)?.[1] ?? -1) }))
+    .filter(({ epoch }) => epoch >= 0)
+    .sort((a, b) => b.epoch - a.epoch);
+  for (const { name } of latest) if (await isLive(nats, name)) return name;
+  return undefined;
 }
 
 /** The run's newest checkpoint (its newest latest-epoch copy), with its object name. */
@@ -128,20 +154,24 @@ export async function readLatestCheckpoint(nats: NatsConnection, runId: string):
   return name !== undefined && checkpoint ? { name, checkpoint } : undefined;
 }
 
-export async function deleteCheckpoint(nats: NatsConnection, objectName: string): Promise<void> {
+/**
+ * Removes the object, its metadata included: ObjectStore.delete leaves a "deleted" record under the
+ * name for good, and a pruned epoch's would stay one more subject in the index for every epoch ever
+ * trained. Whether there was a live object to remove.
+ */
+export async function deleteCheckpoint(nats: NatsConnection, objectName: string): Promise<boolean> {
   const store = await checkpointStore(nats);
-  if (await store.info(objectName)) await store.delete(objectName);
+  const info = await store.info(objectName);
+  if (info === null) return false;
+  if (!info.deleted) await store.delete(objectName);
+  await (await nats.jetstreamManager()).streams.purge(objectStream, { filter: metaSubject(objectName) });
+  return !info.deleted;
 }
 
 /** Removes every checkpoint object of the run (its epochs' and its latest copies); how many there were. */
 export async function deleteRunCheckpoints(nats: NatsConnection, runId: string): Promise<number> {
-  const store = await checkpointStore(nats);
   let deleted = 0;
-  for (const info of await store.list()) {
-    if (!info.name.startsWith(`${runId}/`) || info.deleted) continue;
-    await store.delete(info.name);
-    deleted++;
-  }
+  for (const name of await runObjectNames(nats, runId)) if (await deleteCheckpoint(nats, name)) deleted++;
   return deleted;
 }
 
