@@ -19,6 +19,17 @@ const run = promisify(execFile);
 /** What every row shares: the network, the cost, η, λ, m, the schedule and the seed. */
 const common = ["--sizes", "784,800,10", "--cost", "cross-entropy", "--eta", "0.5", "--lambda", "0.5", "--mb", "10", "--decay-after", "10", "--epochs", "400", "--seed", "1", "--monitor", "eval-accuracy,eval-cost"];
 
+/** `argv` with each flag's value replaced, or the flag added at the end where `argv` has none. */
+function withFlags(argv: string[], flags: Record<string, string>): string[] {
+  const copy = [...argv];
+  for (const [flag, value] of Object.entries(flags)) {
+    const at = copy.indexOf(flag);
+    if (at === -1) copy.push(flag, value);
+    else copy[at + 1] = value;
+  }
+  return copy;
+}
+
 export interface SimardRow {
   name: string;
   /** The exact `mnistctl run` arguments; `mnistctl train` with the same ones gives the same bits. */
@@ -26,34 +37,45 @@ export interface SimardRow {
   augmentation: string;
   /** Simard et al.'s figure for this row (test accuracy), where the paper has one. */
   paper?: number;
+  /** A row past the paper: the row it is measured against and what it changes there. */
+  step?: { after: string; change: string };
 }
+
+const affineElastic6 = [...common, "--augment", "affine,elastic=34/6"];
+const patient30 = withFlags(affineElastic6, { "--decay-after": "30", "--epochs": "800" });
+const relu = withFlags(affineElastic6, { "--activation": "relu", "--eta": "0.1" });
 
 export const simardRows: SimardRow[] = [
   { name: "simard-plain", argv: [...common, "--augment", "none"], augmentation: "none", paper: 0.984 },
   { name: "simard-affine", argv: [...common, "--augment", "affine"], augmentation: "affine (rotate 15°, translate 2 px, skew 0.3, scale 10 %)", paper: 0.989 },
   { name: "simard-elastic", argv: [...common, "--augment", "elastic"], augmentation: "affine + elastic α=34 σ=4 (the preset)", paper: 0.993 },
-  { name: "simard-affine-elastic6", argv: [...common, "--augment", "affine,elastic=34/6"], augmentation: "affine + milder elastic α=34 σ=6", paper: 0.993 },
+  { name: "simard-affine-elastic6", argv: affineElastic6, augmentation: "affine + milder elastic α=34 σ=6", paper: 0.993 },
   { name: "simard-elastic-only", argv: [...common, "--augment", "elastic=34/4"], augmentation: "elastic α=34 σ=4 alone (Simard's)", paper: 0.993 },
   {
     name: "simard-affine-elastic6-patient",
-    argv: withFlag(withFlag([...common, "--augment", "affine,elastic=34/6"], "--decay-after", "20"), "--epochs", "600"),
+    argv: withFlags(affineElastic6, { "--decay-after": "20", "--epochs": "600" }),
     augmentation: "affine + elastic α=34 σ=6, η halved after 20 epochs without a new best",
     paper: 0.993,
   },
+  { name: "simard-affine-elastic6-patient30", argv: patient30, augmentation: "affine + elastic α=34 σ=6, η halved after 30 epochs without a new best", paper: 0.993 },
+  { name: "simard-affine-elastic6-patient30-seed2", argv: withFlags(patient30, { "--seed": "2" }), augmentation: "the same, seed 2", paper: 0.993 },
+  // Past the paper: one change at a time on the affine + elastic σ=6 row (η halved after 10 epochs without a new best).
+  { name: "beyond-tanh", argv: withFlags(affineElastic6, { "--activation": "tanh", "--eta": "0.05" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "simard-affine-elastic6", change: "tanh hidden units, η=0.05" } },
+  { name: "beyond-momentum", argv: withFlags(affineElastic6, { "--momentum": "0.9", "--eta": "0.05" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "simard-affine-elastic6", change: "momentum 0.9, η=0.05" } },
+  { name: "beyond-relu", argv: relu, augmentation: "affine + elastic α=34 σ=6", step: { after: "simard-affine-elastic6", change: "ReLU hidden units, η=0.1" } },
+  { name: "beyond-relu-momentum", argv: withFlags(relu, { "--momentum": "0.9", "--eta": "0.01" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "beyond-relu", change: "+ momentum 0.9, η=0.01" } },
+  { name: "beyond-relu-dropout", argv: withFlags(relu, { "--dropout": "0.5" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "beyond-relu", change: "+ dropout 0.5 of the hidden units" } },
+  { name: "beyond-relu-wide", argv: withFlags(relu, { "--sizes": "784,1600,10" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "beyond-relu", change: "1,600 hidden units instead of 800" } },
+  { name: "beyond-relu-elastic4", argv: withFlags(relu, { "--augment": "elastic" }), augmentation: "affine + elastic α=34 σ=4 (the preset)", step: { after: "beyond-relu", change: "the stronger preset distortion, elastic σ=4" } },
+  { name: "beyond-relu-deep", argv: withFlags(relu, { "--sizes": "784,800,800,10" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "beyond-relu", change: "two hidden layers of 800" } },
   {
-    name: "simard-affine-elastic6-patient30",
-    argv: withFlag(withFlag([...common, "--augment", "affine,elastic=34/6"], "--decay-after", "30"), "--epochs", "800"),
-    augmentation: "affine + elastic α=34 σ=6, η halved after 30 epochs without a new best",
-    paper: 0.993,
+    name: "beyond-relu-wide-patient30",
+    argv: withFlags(relu, { "--sizes": "784,1600,10", "--decay-after": "30", "--epochs": "800" }),
+    augmentation: "affine + elastic α=34 σ=6",
+    step: { after: "beyond-relu-wide", change: "η halved after 30 epochs without a new best instead of 10" },
   },
 ];
 
-/** `argv` with `flag`'s value replaced. */
-function withFlag(argv: string[], flag: string, value: string): string[] {
-  const copy = [...argv];
-  copy[copy.indexOf(flag) + 1] = value;
-  return copy;
-}
 
 export interface SimardEpoch {
   epoch: number;
@@ -117,7 +139,7 @@ function entryOf(row: SimardRow, json: RecordJson, machine: MachineInfo): Simard
 }
 
 /** `argv` with its --epochs replaced: the first epochs of a run are the same bits whatever its cap. */
-const withEpochs = (argv: string[], epochs: number) => withFlag(argv, "--epochs", String(epochs));
+const withEpochs = (argv: string[], epochs: number) => withFlags(argv, { "--epochs": String(epochs) });
 
 export interface SimardOptions {
   /** Read finished runs of these names from an evaluator instead of training them. */
@@ -134,8 +156,17 @@ export interface QuickCheck {
   name: string;
   epochs: number;
   identical: boolean;
+  /** Set when the recorded run trained on other kernels than this machine's: its bits are not this machine's to reproduce. */
+  otherKernels?: string;
   /** The first epoch whose figures differ, if any. */
   differs?: { epoch: number; recorded: SimardEpoch; now: SimardEpoch };
+}
+
+const flagValue = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+
+function plotTitle(row: SimardRow): string {
+  const schedule = `η halved after ${flagValue(row.argv, "--decay-after")} epochs without a new best`;
+  return row.step ? `${row.name}: ${row.step.change} (after ${row.step.after}), ${schedule}` : `${row.name}: --augment ${flagValue(row.argv, "--augment")}, ${schedule}`;
 }
 
 /** Runs the rows (or reads them from an evaluator), returning their entries; plots each when plotDir is set. */
@@ -155,7 +186,7 @@ export async function runSimard(options: SimardOptions): Promise<{ entries: Sima
       const json = await record(server, row.name);
       const entry = entryOf(row, json, options.machine);
       options.log(`${row.name}: ${entry.epochs.length} epochs, best validation ${(entry.epochs[entry.bestEpoch]!.valAccuracy * 100).toFixed(2)} % at epoch ${entry.bestEpoch}, test ${(entry.testAccuracy * 100).toFixed(2)} %`);
-      if (options.plotDir && !options.quick) await mnistctl(["plot", json.runId, "--out", `${options.plotDir}/${row.name}.png`, "--title", `${row.name}: --augment ${row.argv[row.argv.indexOf("--augment") + 1]}, η halved after ${row.argv[row.argv.indexOf("--decay-after") + 1]} epochs without a new best`, "--server", server]);
+      if (options.plotDir && !options.quick) await mnistctl(["plot", json.runId, "--out", `${options.plotDir}/${row.name}.png`, "--title", plotTitle(row), "--server", server]);
       entries.push(entry);
     }
     return { entries };
@@ -170,6 +201,9 @@ export function compareQuick(entries: SimardEntry[], recordedFile: string): Quic
   return entries.map((entry) => {
     const known = recorded.find((candidate) => candidate.name === entry.name);
     const check: QuickCheck = { name: entry.name, epochs: entry.epochs.length, identical: known !== undefined };
+    if (known && known.machine.kernels !== entry.machine.kernels) {
+      return { ...check, identical: false, otherKernels: `recorded on ${machineName(known.machine)}, this machine runs ${entry.machine.kernels} kernels: not comparable bit for bit` };
+    }
     for (const now of entry.epochs) {
       const before = known?.epochs[now.epoch];
       if (!before || before.eta !== now.eta || before.valAccuracy !== now.valAccuracy || before.valCost !== now.valCost) {
@@ -185,30 +219,54 @@ export function compareQuick(entries: SimardEntry[], recordedFile: string): Quic
 const percent = (value: number) => `${(value * 100).toFixed(2)} %`;
 const duration = (seconds: number) => (seconds < 3600 ? `${Math.round(seconds / 60)} min` : `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`);
 
+/** "Intel Xeon (avx512)": the CPU and the core's kernels, which decide a run's bits. */
+const machineName = (machine: SimardEntry["machine"]) => `${machine.cpu.replace(/\((R|TM)\)/g, "").replace(/ (Processor|CPU).*$/, "").trim()} (${machine.kernels})`;
+
+/** The entries in the rows' order: `fresh` ones, and for the rows not among them the `recorded` ones (a run added without repeating the others). */
+export function mergeEntries(fresh: SimardEntry[], recorded: SimardEntry[]): SimardEntry[] {
+  const byName = new Map([...recorded, ...fresh].map((entry) => [entry.name, entry]));
+  return simardRows.flatMap((row) => byName.get(row.name) ?? []);
+}
+
 export function renderSimardReport(entries: SimardEntry[], machineLines: string[]): string {
-  const rows = entries.map((entry) => {
-    const best = entry.epochs[entry.bestEpoch]!;
-    return [
-      `\`${entry.name}\``,
-      entry.augmentation,
-      entry.epochs.length,
-      `${percent(best.valAccuracy)} (${entry.bestEpoch})`,
-      `**${percent(entry.testAccuracy)}**`,
-      entry.paper === null ? "–" : percent(entry.paper),
-      duration(entry.wallSeconds),
-      `${(entry.epochs.reduce((sum, epoch) => sum + epoch.trainSeconds, 0) / entry.epochs.length).toFixed(2)} s`,
-    ];
-  });
+  const best = (entry: SimardEntry) => `${percent(entry.epochs[entry.bestEpoch]!.valAccuracy)} (${entry.bestEpoch})`;
+  const secondsPerEpoch = (entry: SimardEntry) => `${(entry.epochs.reduce((sum, epoch) => sum + epoch.trainSeconds, 0) / entry.epochs.length).toFixed(2)} s`;
+  const stepOf = (entry: SimardEntry) => simardRows.find((row) => row.name === entry.name)?.step;
+  const paperRows = entries.filter((entry) => !stepOf(entry));
+  const beyondRows = entries.filter((entry) => stepOf(entry));
+  const byName = new Map(entries.map((entry) => [entry.name, entry]));
+  const points = (value: number) => `${value >= 0 ? "+" : "−"}${Math.abs(value * 100).toFixed(2)}`;
   return [
-    "# Simard's [784,800,10] through the pipeline",
+    "# Simard's [784,800,10] through the pipeline, and past it",
     "",
     ...machineLines,
-    "- every row: `mnistctl run` on a local cluster (nats-server, 2 augment replicas, 1 trainer, the evaluator, on these 2 cores), [784,800,10] sigmoid, cross-entropy, η=0.5, λ=0.5, m=10, seed 1; the evaluator halves η after 10 epochs (the patient rows: 20 and 30) without a new best validation accuracy and stops once η has fallen to η₀/1024; test accuracy of the best-validation weights",
+    "- every row: `mnistctl run` on a local cluster (nats-server, 2 augment replicas, 1 trainer, the evaluator, on 2 cores), [784,800,10] sigmoid, cross-entropy, η=0.5, λ=0.5, m=10, seed 1 unless the row says otherwise; the evaluator halves η after 10 epochs (the patient rows: 20 and 30) without a new best validation accuracy and stops once η has fallen to η₀/1024; test accuracy of the best-validation weights",
     "- the paper's column: Simard, Steinkraus and Platt (2003), 2-layer MLP with 800 hidden units, cross-entropy (test accuracy = 100 % − their error)",
+    "- the machine line above is the one that wrote this file; the tables' machine column is the CPU each run trained on and the core's kernels there (the kernels decide the bits; `simard.json` keeps each run's machine)",
     "",
-    markdownTable(["run", "training data", "epochs", "best validation (epoch)", "test", "paper", "wall time", "train s / epoch"], rows),
+    markdownTable(
+      ["run", "training data", "epochs", "best validation (epoch)", "test", "paper", "wall time", "train s / epoch", "machine"],
+      paperRows.map((entry) => [`\`${entry.name}\``, entry.augmentation, entry.epochs.length, best(entry), `**${percent(entry.testAccuracy)}**`, entry.paper === null ? "–" : percent(entry.paper), duration(entry.wallSeconds), secondsPerEpoch(entry), machineName(entry.machine)]),
+    ),
+    ...(beyondRows.length
+      ? [
+          "",
+          "## Past the paper, one change at a time",
+          "",
+          "Each row changes one thing of the row it names (training data affine + elastic α=34 σ=6, η halved after 10 epochs without a new best, as `simard-affine-elastic6`); Δ test is against that row. η for each change was picked by 6-epoch in-process runs (`mnistctl train`, about 12 s each).",
+          "",
+          markdownTable(
+            ["run", "change", "after", "epochs", "best validation (epoch)", "test", "Δ test (points)", "wall time", "train s / epoch", "machine"],
+            beyondRows.map((entry) => {
+              const step = stepOf(entry)!;
+              const before = byName.get(step.after);
+              return [`\`${entry.name}\``, step.change, `\`${step.after}\``, entry.epochs.length, best(entry), `**${percent(entry.testAccuracy)}**`, before ? points(entry.testAccuracy - before.testAccuracy) : "–", duration(entry.wallSeconds), secondsPerEpoch(entry), machineName(entry.machine)];
+            }),
+          ),
+        ]
+      : []),
     "",
-    "Each run's exact arguments are in `simard.json` (`argv`); `mnistctl train` with them gives the same bits on a CPU of the same kernel family. Curves: `simard-<run>.png`.",
+    "Each run's exact arguments are in `simard.json` (`argv`); `mnistctl train` with them gives the same bits on a CPU of the same kernel family. Curves: `<run>.png` beside this file.",
     "",
   ].join("\n");
 }
