@@ -69,10 +69,10 @@ export const simardRows: SimardRow[] = [
   { name: "beyond-relu-elastic4", argv: withFlags(relu, { "--augment": "elastic" }), augmentation: "affine + elastic α=34 σ=4 (the preset)", step: { after: "beyond-relu", change: "the stronger preset distortion, elastic σ=4" } },
   { name: "beyond-relu-deep", argv: withFlags(relu, { "--sizes": "784,800,800,10" }), augmentation: "affine + elastic α=34 σ=6", step: { after: "beyond-relu", change: "two hidden layers of 800" } },
   {
-    name: "beyond-relu-wide-patient30",
-    argv: withFlags(relu, { "--sizes": "784,1600,10", "--decay-after": "30", "--epochs": "800" }),
+    name: "beyond-relu-deep-patient30",
+    argv: withFlags(relu, { "--sizes": "784,800,800,10", "--decay-after": "30", "--epochs": "800" }),
     augmentation: "affine + elastic α=34 σ=6",
-    step: { after: "beyond-relu-wide", change: "η halved after 30 epochs without a new best instead of 10" },
+    step: { after: "beyond-relu-deep", change: "η halved after 30 epochs without a new best instead of 10" },
   },
 ];
 
@@ -166,7 +166,8 @@ const flagValue = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1]
 
 function plotTitle(row: SimardRow): string {
   const schedule = `η halved after ${flagValue(row.argv, "--decay-after")} epochs without a new best`;
-  return row.step ? `${row.name}: ${row.step.change} (after ${row.step.after}), ${schedule}` : `${row.name}: --augment ${flagValue(row.argv, "--augment")}, ${schedule}`;
+  if (!row.step) return `${row.name}: --augment ${flagValue(row.argv, "--augment")}, ${schedule}`;
+  return `${row.name}: ${row.step.change} (after ${row.step.after})${row.step.change.includes("η halved") ? "" : `, ${schedule}`}`;
 }
 
 /** Runs the rows (or reads them from an evaluator), returning their entries; plots each when plotDir is set. */
