@@ -151,8 +151,24 @@ function runsPage(): Page {
     );
   };
 
+  // The rows on show, by run: a refresh keeps each row and its link and tick and takes only the other
+  // cells anew, so a click under way is not lost to a record change (a fast run changes several times a second).
+  let shown = new Map<string, HTMLElement>();
+  const rowFor = (run: RunSummary, kept: Map<string, HTMLElement>) => {
+    const fresh = row(run);
+    const known = shown.get(run.id);
+    if (known) {
+      const link = known.children[1]!.firstElementChild!;
+      if (link.textContent !== runLabel(run)) link.textContent = runLabel(run);
+      [...fresh.children].slice(2).forEach((cell, i) => known.children[i + 2]!.replaceWith(cell));
+    }
+    kept.set(run.id, known ?? fresh);
+    return known ?? fresh;
+  };
+
   const refresh = () => {
     const runs = [...state.runs.values()];
+    const kept = new Map<string, HTMLElement>();
     const body = element("tbody");
     if (runs.length === 0) body.append(element("tr", {}, element("td", { colspan: String(columns.length + 1), class: "empty" }, "No runs yet: launch one with mnistctl run.")));
     // A sweep's trials together under one heading, the sweeps newest first, then the lone runs.
@@ -168,9 +184,10 @@ function runsPage(): Page {
         if (sweep) cell.append(element("a", { href: `#/compare?sweep=${encodeURIComponent(sweep)}` }, "compare its trials"));
         body.append(element("tr", { class: "group", "data-sweep": sweep }, cell));
       }
-      for (const run of members.sort(compareRuns)) body.append(row(run));
+      for (const run of members.sort(compareRuns)) body.append(rowFor(run, kept));
     }
     table.replaceChildren(header(), body);
+    shown = kept;
   };
   refresh();
   return {
