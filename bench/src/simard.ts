@@ -122,6 +122,9 @@ async function record(server: string, name: string): Promise<RecordJson> {
   return found;
 }
 
+/** The core's kernels named in a BLAS configuration line ("…; kernels: avx512"): what decides a run's bits. */
+export const kernelsOf = (blasConfig: string) => /kernels: (\w+)/.exec(blasConfig)?.[1] ?? "openblas";
+
 function entryOf(row: SimardRow, json: RecordJson, machine: MachineInfo): SimardEntry {
   if (json.state !== "finished") throw new Error(`${row.name} (${json.runId}) is ${json.state}, not finished`);
   return {
@@ -134,7 +137,7 @@ function entryOf(row: SimardRow, json: RecordJson, machine: MachineInfo): Simard
     testAccuracy: json.testAccuracy ?? Number.NaN,
     stopReason: json.stopReason,
     wallSeconds: json.wallSeconds,
-    machine: { cpu: machine.cpu, cores: machine.cores, blasThreads: json.blasThreads, kernels: /kernels: (\w+)/.exec(machine.openblas)?.[1] ?? "openblas" },
+    machine: { cpu: machine.cpu, cores: machine.cores, blasThreads: json.blasThreads, kernels: kernelsOf(machine.openblas) },
   };
 }
 

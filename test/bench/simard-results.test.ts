@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { runtimeInfo } from "@mnist/core";
-import { renderSimardReport, simardRows, type SimardEntry } from "../../bench/dist/simard.js";
+import { kernelsOf, renderSimardReport, simardRows, type SimardEntry } from "../../bench/dist/simard.js";
 import { runNode } from "../harness/services.js";
 
 /**
@@ -13,7 +13,7 @@ import { runNode } from "../harness/services.js";
 const results = new URL("../../bench/results/", import.meta.url);
 const entries = JSON.parse(readFileSync(new URL("simard.json", results), "utf8")) as SimardEntry[];
 const markdown = readFileSync(new URL("simard.md", results), "utf8");
-const kernels = /kernels: (\w+)/.exec(runtimeInfo().blasConfig)?.[1] ?? "openblas";
+const kernels = kernelsOf(runtimeInfo().blasConfig);
 const best = entries.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a));
 
 describe("bench/results/simard.json", () => {

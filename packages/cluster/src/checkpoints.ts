@@ -112,6 +112,12 @@ export async function readCheckpoint(nats: NatsConnection, objectName: string): 
 /** The object store's stream, and the subjects of its objects' metadata (one per name: base64url with padding, as nats.js writes them). */
 const objectStream = `OBJ_${checkpointsBucket}`;
 const metaPrefix = `$O.${checkpointsBucket}.M.`;
+// One manager per connection: jetstreamManager() asks the server for its account info each time, and
+// the evaluator deletes checkpoints every epoch.
+const objectManager = perConnection(async (nats) => {
+  await checkpointStore(nats); // creates the bucket's stream if it is not there yet
+  return nats.jetstreamManager();
+});
 const metaSubject = (name: string) => {
   const encoded = Buffer.from(name, "utf8").toString("base64url");
   return `${metaPrefix}${encoded}${"=".repeat((4 - (encoded.length % 4)) % 4)}`;
@@ -124,9 +130,7 @@ const metaSubject = (name: string) => {
  * (seen with ~2,000 objects: list() still pending after minutes, and DeleteRun hung on it).
  */
 async function runObjectNames(nats: NatsConnection, runId: string): Promise<string[]> {
-  await checkpointStore(nats); // creates the bucket's stream if it is not there yet
-  const manager = await nats.jetstreamManager();
-  const subjects = (await manager.streams.info(objectStream, { subjects_filter: `${metaPrefix}>` })).state.subjects ?? {};
+  const subjects = (await (await objectManager(nats)).streams.info(objectStream, { subjects_filter: `${metaPrefix}>` })).state.subjects ?? {};
   return Object.keys(subjects)
     .map((subject) => Buffer.from(subject.slice(metaPrefix.length), "base64url").toString("utf8"))
     .filter((name) => name.startsWith(`${runId}/`));
@@ -164,7 +168,7 @@ export async function deleteCheckpoint(nats: NatsConnection, objectName: string)
   const info = await store.info(objectName);
   if (info === null) return false;
   if (!info.deleted) await store.delete(objectName);
-  await (await nats.jetstreamManager()).streams.purge(objectStream, { filter: metaSubject(objectName) });
+  await (await objectManager(nats)).streams.purge(objectStream, { filter: metaSubject(objectName) });
   return !info.deleted;
 }
 

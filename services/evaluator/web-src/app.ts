@@ -192,7 +192,7 @@ function runsPage(): Page {
   refresh();
   return {
     refresh,
-    // Only the epoch cell: a row rebuilt under the pointer four times a second would swallow clicks on its link.
+    // Only the epoch cell: progress comes four times a second, and nothing else in the row has changed.
     progressed(runId) {
       const run = state.runs.get(runId);
       const cell = table.querySelector(`tr[data-run="${CSS.escape(runId)}"] td.epoch-cell`);
