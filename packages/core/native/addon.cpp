@@ -6,10 +6,10 @@
 // count; every type before it is unpacked; integer ranges (and doubles that become ints or
 // floats); the layout (2 to MAX_LAYERS + 1 sizes, copied, then checked, then set up from the
 // copy); every buffer's length against what the call will read or write, computed in 64 bits;
-// labels and gather's indices against what they index (and not in a SharedArrayBuffer, where
+// labels and a training order's indices against what they index (and not in a SharedArrayBuffer, where
 // another thread could change them after the check). A bad argument throws a TypeError (wrong
 // type) or a RangeError (wrong value, length or count): "fn: field is value; allowed: what". The
-// checks are O(1) per call, except labels and gather's indices: one pass over them before anything
+// checks are O(1) per call, except labels and a training order: one pass over them before anything
 // is written.
 //
 // A network is described to every call by `layout`, an Int32Array [activation, cost, sizes...].
@@ -19,8 +19,10 @@
 //   scratchFloats(layout, B): number
 //   trainBatches(layout, params, velocities, scratch, scratchB, inputs: Uint8Array|Float32Array,
 //                labels: Uint8Array, count, hyper: Float64Array[eta, lambda, l1, dropout, momentum,
-//                nesterov, miniBatch, trainSize], seed: bigint, epoch, firstBatch): number
-//                (index of the first non-finite parameter segment, 2l = W_l, 2l+1 = b_l; or -1)
+//                nesterov, miniBatch, trainSize], seed: bigint, epoch, firstBatch,
+//                order: Uint32Array|null): number
+//                (index of the first non-finite parameter segment, 2l = W_l, 2l+1 = b_l; or -1);
+//                with an order, example i is row order[i] of inputs and labels (whole datasets)
 //   computeGradient(layout, params, scratch, scratchB, inputs, labels, count, l2: number,
 //                   l1: number, mask: Float32Array|null, grads: Float32Array): void
 //   evaluate(layout, params, scratch, scratchB, inputs, labels, count): [correct, costSum]
@@ -30,7 +32,6 @@
 //   firstNonFinite(layout, params): number
 //   epochOrder(seed: bigint, epoch, n): Uint32Array
 //   dropoutMask(layout, rate, seed: bigint, epoch, batchIndex, B): Float32Array (hidden masks)
-//   gather(src: Uint8Array, rowBytes, indices: Uint32Array, start, count, out: Uint8Array): void
 //   setBlasThreads(n): void, getBlasThreads(): number
 //   blasConfig(): string (OpenBLAS's build description, then "; kernels: " and the family of
 //                gemm.h's kernels in use: avx512, avx2 or blas)
@@ -212,6 +213,27 @@ Napi::Value ScratchFloats(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), (double)acts_floats(&net, B));
 }
 
+// An order of count row indices (a Uint32Array, not shared), or NULL for null/undefined.
+const uint32_t* order_arg(const Args& a, size_t i, int count) {
+    const Napi::Value v = a[i];
+    if (v.IsNull() || v.IsUndefined()) return NULL;
+    const View view = array_arg(a, i, "order", napi_uint32_array);
+    need_unshared(a, "order", view);
+    need_length(a, "order", view, (uint64_t)count, "count");
+    return (const uint32_t*)view.data;
+}
+
+// indices[0 .. count) all below rows, or a RangeError naming the first that is not.
+void need_indices_below(const Args& a, const char* field, const uint32_t* indices, size_t count, uint64_t rows, const char* what) {
+    uint32_t top = 0;
+    for (size_t i = 0; i < count; i++) top = indices[i] > top ? indices[i] : top;
+    if (count > 0 && top >= rows) {
+        size_t i = 0;
+        while (indices[i] < rows) i++;
+        reject(a, false, format("%s[%zu]", field, i), format("%u", indices[i]), format("below %llu, %s", (unsigned long long)rows, what));
+    }
+}
+
 // A checked trainBatches call: everything train_batches reads and writes, found in the arguments.
 struct TrainCall {
     Net net;
@@ -220,13 +242,14 @@ struct TrainCall {
     Acts acts;
     Inputs in;
     const uint8_t* labels;
+    const uint32_t* order;  // NULL: the examples in the order given
     int count;
     HyperParams hp;
     uint64_t seed, epoch, first_batch;
 };
 
 TrainCall train_call(const Args& a) {
-    need_args(a, 12, "layout, params, velocities, scratch, scratchBatch, inputs, labels, count, hyper, seed, epoch, firstBatch");
+    need_args(a, 13, "layout, params, velocities, scratch, scratchBatch, inputs, labels, count, hyper, seed, epoch, firstBatch, order");
     TrainCall c;
     c.net = layout_arg(a, 0);
     const Net& net = c.net;
@@ -254,8 +277,18 @@ TrainCall train_call(const Args& a) {
         reject(a, false, "scratchBatch", format("%d", c.acts.B),
                format("at least min(miniBatch, count) = min(%d, %d) = %d, the call's largest mini-batch", hp.mini_batch, c.count, biggest));
     }
-    c.in = inputs_arg(a, 5, c.count, net);
-    c.labels = labels_arg(a, 6, c.count, net);
+    c.order = order_arg(a, 12, c.count);
+    if (c.order) {
+        // whole datasets, indexed by the order: every label checked, every index below the rows
+        c.in = inputs_arg(a, 5, 0, net);
+        const int64_t whole = (int64_t)(view_of(a[5]).length / net.sizes[0]);
+        const int rows = (int)(whole < MAX_I32 ? whole : MAX_I32);
+        c.labels = labels_arg(a, 6, rows, net);
+        need_indices_below(a, "order", c.order, c.count, (uint64_t)rows, "the rows of inputs (inputs.length / sizes[0])");
+    } else {
+        c.in = inputs_arg(a, 5, c.count, net);
+        c.labels = labels_arg(a, 6, c.count, net);
+    }
     c.seed = seed_arg(a, 9, "seed");
     c.epoch = (uint64_t)integer_arg(a, 10, "epoch", 0, MAX_U32);
     c.first_batch = (uint64_t)integer_arg(a, 11, "firstBatch", 0, MAX_U32);
@@ -263,7 +296,7 @@ TrainCall train_call(const Args& a) {
 }
 
 int run_train_call(TrainCall* c) {
-    return train_batches(&c->net, c->params, c->velocities, &c->acts, c->in.data, c->in.is_float, c->labels, c->count, &c->hp, c->seed, c->epoch, c->first_batch);
+    return train_batches(&c->net, c->params, c->velocities, &c->acts, c->in.data, c->in.is_float, c->labels, c->order, c->count, &c->hp, c->seed, c->epoch, c->first_batch);
 }
 
 Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
@@ -273,13 +306,14 @@ Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
 
 // trainBatches on the libuv thread pool, so that a trainer's runs train in parallel and its event
 // loop stays free for gRPC. The buffers it reads and writes (params, velocities, scratch, inputs,
-// labels) are held until it is done; the caller must not touch them before the promise settles.
+// labels, order) are held until it is done; the caller must not touch them before the promise settles.
 class TrainWorker : public Napi::AsyncWorker {
  public:
     TrainWorker(const Napi::CallbackInfo& info, const TrainCall& call)
         : Napi::AsyncWorker(info.Env(), "mnist-train"), call_(call), deferred_(Napi::Promise::Deferred::New(info.Env())) {
-        const size_t held[] = {1, 2, 3, 5, 6};
-        for (size_t k = 0; k < 5; k++) refs_[k] = Napi::Persistent(info[held[k]].As<Napi::Object>());
+        const size_t held[] = {1, 2, 3, 5, 6, 12};
+        for (size_t k = 0; k < 6; k++)
+            if (info[held[k]].IsObject()) refs_[k] = Napi::Persistent(info[held[k]].As<Napi::Object>());
     }
     Napi::Promise Promise() { return deferred_.Promise(); }
     void Execute() override { bad_ = run_train_call(&call_); }
@@ -290,7 +324,7 @@ class TrainWorker : public Napi::AsyncWorker {
     TrainCall call_;
     int bad_ = -1;
     Napi::Promise::Deferred deferred_;
-    Napi::ObjectReference refs_[5];
+    Napi::ObjectReference refs_[6];
 };
 
 Napi::Value TrainBatchesAsync(const Napi::CallbackInfo& info) {
@@ -483,48 +517,6 @@ Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
     return out;
 }
 
-Napi::Value Gather(const Napi::CallbackInfo& info) {
-    // out[i] = src row indices[start + i], rows of rowBytes bytes
-    const Args a{info, "gather"};
-    need_args(a, 6, "src, rowBytes, indices, start, count, out");
-    const View src = array_arg(a, 0, "src", napi_uint8_array);
-    const size_t row = (size_t)integer_arg(a, 1, "rowBytes", 1, MAX_I32);
-    const View idx = array_arg(a, 2, "indices", napi_uint32_array);
-    need_unshared(a, "indices", idx);
-    const size_t start = (size_t)integer_arg(a, 3, "start", 0, (int64_t)idx.length);
-    const size_t count = (size_t)integer_arg(a, 4, "count", 0, (int64_t)(idx.length - start));
-    const View dst = array_arg(a, 5, "out", napi_uint8_array);
-    need_length(a, "out", dst, (uint64_t)count * row, format("count × rowBytes = %zu × %zu", count, row));
-    const uint32_t* indices = (const uint32_t*)idx.data + start;
-    const uint64_t rows = src.length / row;
-    uint32_t top = 0;
-    for (size_t i = 0; i < count; i++) top = indices[i] > top ? indices[i] : top;
-    if (count > 0 && top >= rows) {
-        size_t i = 0;
-        while (indices[i] < rows) i++;
-        reject(a, false, format("indices[%zu]", start + i), format("%u", indices[i]),
-               format("below %llu, the rows in src (src.length %zu / rowBytes %zu)", (unsigned long long)rows, src.length, row));
-    }
-    const uint8_t* s = (const uint8_t*)src.data;
-    uint8_t* out = (uint8_t*)dst.data;
-    if (row == 1) {
-        for (size_t i = 0; i < count; i++) out[i] = s[indices[i]];
-    } else {
-        // Rows come from random places in a dataset larger than the caches: ask for the row 4
-        // ahead while this one is copied (an MNIST epoch's 50,000 rows: 5.4 -> 4.2 ms; 2 to 16
-        // ahead measured alike).
-        const size_t ahead = 4;
-        for (size_t i = 0; i < count; i++) {
-            if (i + ahead < count) {
-                const uint8_t* next = s + (size_t)indices[i + ahead] * row;
-                for (size_t b = 0; b < row; b += 64) __builtin_prefetch(next + b);
-            }
-            memcpy(out + i * row, s + (size_t)indices[i] * row, row);
-        }
-    }
-    return info.Env().Undefined();
-}
-
 Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
     const Args a{info, "setBlasThreads"};
     need_args(a, 1, "threads");
@@ -609,7 +601,6 @@ void RegisterCore(Napi::Env env, Napi::Object exports) {
     exports.Set("firstNonFinite", Napi::Function::New(env, entry<FirstNonFinite>));
     exports.Set("epochOrder", Napi::Function::New(env, entry<EpochOrder>));
     exports.Set("dropoutMask", Napi::Function::New(env, entry<DropoutMask>));
-    exports.Set("gather", Napi::Function::New(env, entry<Gather>));
     exports.Set("setBlasThreads", Napi::Function::New(env, entry<SetBlasThreads>));
     exports.Set("getBlasThreads", Napi::Function::New(env, entry<GetBlasThreads>));
     exports.Set("blasConfig", Napi::Function::New(env, entry<BlasConfig>));

@@ -283,40 +283,57 @@ struct Part {
 
 class Helper {
  public:
-    // Runs `here` on this thread and `there` on the helper (or here, see above); false (nothing
-    // run) if another caller has the helper.
-    bool run(const Part& here, const Part& there) {
-        std::unique_lock<std::mutex> own(busy_, std::try_to_lock);
-        if (!own.owns_lock()) return false;
+    // The helper belongs to one caller at a time: a product's split takes it for the product, a
+    // training loop (gemm_helper_claim) for all of its mini-batches.
+    bool try_claim() { return busy_.try_lock(); }
+    void release() {
+        join();
+        busy_.unlock();
+    }
+
+    // Claimed: `there` runs on the helper while the caller goes on; join() waits for it.
+    void post(const Part& there) {
+        join();
         task_ = there;
-        const uint64_t posted = ++ticket_ * 4;  // slot_: ticket·4 + 0 posted, 1 taken, 2 kept, 3 done
-        slot_.store(posted, std::memory_order_seq_cst);
+        posted_ = ++ticket_ * 4;  // slot_: ticket·4 + 0 posted, 1 taken, 2 kept, 3 done
+        slot_.store(posted_, std::memory_order_seq_cst);
         if (asleep_.load(std::memory_order_seq_cst)) {
             std::lock_guard<std::mutex> lock(m_);
             cv_.notify_one();
         }
+    }
+
+    // Claimed: the posted part, if any, has run when this returns: on the helper, or here if the
+    // helper had not taken it yet (its core busy with something else). False: it ran here.
+    bool join() {
+        if (!posted_) return true;
+        const uint64_t posted = posted_;
+        posted_ = 0;
+        uint64_t expected = posted;
+        if (slot_.compare_exchange_strong(expected, posted + 2, std::memory_order_acq_rel)) {
+            task_.fn(task_.job, task_.lo, task_.hi);
+            return false;
+        }
+        for (int spin = 0; slot_.load(std::memory_order_acquire) != posted + 3; spin++) {
+            if (spin < 4096) _mm_pause();
+            else std::this_thread::yield();
+        }
+        return true;
+    }
+
+    // Claimed: `here` on this thread and `there` on the helper (or here, see join).
+    void run(const Part& here, const Part& there) {
+        post(there);
         const auto start = std::chrono::steady_clock::now();
         here.fn(here.job, here.lo, here.hi);
         const auto done = std::chrono::steady_clock::now();
-        uint64_t expected = posted;
-        if (slot_.compare_exchange_strong(expected, posted + 2, std::memory_order_acq_rel)) {
-            there.fn(there.job, there.lo, there.hi);
-        } else {
-            // The helper took its part before this thread was done with its own, so unless it lost
-            // its core since, it finishes within about the time this part took. If it did lose it
-            // (an oversubscribed machine), each product could wait a scheduler time slice: work
-            // alone for a while instead.
-            for (int spin = 0; slot_.load(std::memory_order_acquire) != posted + 3; spin++) {
-                if (spin < 4096) {
-                    _mm_pause();
-                    continue;
-                }
-                const auto now = std::chrono::steady_clock::now();
-                if (now - done > (done - start) + LATE) backoff_until_.store(now + BACKOFF, std::memory_order_relaxed);
-                std::this_thread::yield();
-            }
-        }
-        return true;
+        if (!join()) return;
+        // The helper took its part before this thread was done with its own, so unless it lost its
+        // core since, it finished within about the time this part took. If it did lose it (an
+        // oversubscribed machine), each product could wait a scheduler time slice: work alone for
+        // a while instead.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - done > (done - start) + LATE) backoff_until_.store(now + BACKOFF, std::memory_order_relaxed);
     }
 
     // false while backing off after a late helper
@@ -369,8 +386,43 @@ class Helper {
     std::atomic<uint64_t> slot_{0};
     std::atomic<bool> asleep_{false};
     uint64_t ticket_ = 0;
+    uint64_t posted_ = 0;  // the caller's part on the helper not joined yet (0: none)
     Part task_{};
 };
+
+// This thread holds the helper for a training loop (gemm_helper_claim).
+static thread_local bool claimed = false;
+
+bool gemm_helper_claim(void) {
+    if (claimed) return true;
+    if (openblas_get_num_threads() < 2 || gemm_family() == GEMM_BLAS || !Helper::get().available()) return false;
+    claimed = Helper::get().try_claim();
+    return claimed;
+}
+
+void gemm_helper_release(void) {
+    if (!claimed) return;
+    claimed = false;
+    Helper::get().release();
+}
+
+static void whole_job(const void* job, int, int) {
+    const std::pair<void (*)(const void*), const void*>& f = *(const std::pair<void (*)(const void*), const void*>*)job;
+    f.first(f.second);
+}
+
+bool gemm_helper_post(void (*fn)(const void*), const void* ctx) {
+    if (!claimed || !Helper::get().available()) return false;
+    static thread_local std::pair<void (*)(const void*), const void*> job;
+    Helper::get().join();
+    job = {fn, ctx};
+    Helper::get().post(Part{whole_job, &job, 0, 0});
+    return true;
+}
+
+void gemm_helper_join(void) {
+    if (claimed) Helper::get().join();
+}
 
 // Products smaller than this run on one thread. Measured (2 threads, s per epoch): cutting the
 // 0.47 MFLOP products of [784,30,10] m=10 made it slower (0.060 -> 0.074 s); the 1.6 MFLOP ones of
@@ -382,9 +434,14 @@ static const double SPLIT_FLOPS = 1.0e6;
 // rows to cut, e.g. 30), whole cache lines of it when its rows start on one, so that the two
 // threads do not write the same lines.
 static void split_rows(void (*fn)(const void*, int, int), const void* job, int rows, double flops, int align) {
-    if (flops >= SPLIT_FLOPS && rows >= 2 * align && openblas_get_num_threads() > 1 && Helper::get().available()) {
-        const int mid = (rows / 2 + align / 2) / align * align;
-        if (Helper::get().run(Part{fn, job, 0, mid}, Part{fn, job, mid, rows})) return;
+    if (flops >= SPLIT_FLOPS && rows >= 2 * align && openblas_get_num_threads() > 1) {
+        Helper& helper = Helper::get();
+        if (helper.available() && (claimed || helper.try_claim())) {
+            const int mid = (rows / 2 + align / 2) / align * align;
+            helper.run(Part{fn, job, 0, mid}, Part{fn, job, mid, rows});
+            if (!claimed) helper.release();
+            return;
+        }
     }
     fn(job, 0, rows);
 }

@@ -43,6 +43,18 @@ void gemm_tn(int M, int N, int K, float alpha, const float* A, int lda, const fl
 // C (M × N) = A (M × K) · B (K × N).  Back-propagation: below (B × n_in) = delta (B × n_out) · W.
 void gemm_nn(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc);
 
+// A training loop's hold on the helper thread of setBlasThreads(n >= 2): while this thread holds it,
+// its big products share the helper without asking for it each time, and it can hand the helper
+// work to do beside it (the next mini-batch's inputs while it finishes this one). False, holding
+// nothing: 1 thread, the `blas` family, or the helper busy (another training) or backing off.
+bool gemm_helper_claim(void);
+void gemm_helper_release(void);  // joins anything posted first
+// fn(ctx) on the held helper while the caller goes on; false (nothing run) without a held helper.
+// gemm_helper_join() returns once it has run: on the helper, or on this thread if the helper had
+// not taken it yet. A product split by this thread joins it first.
+bool gemm_helper_post(void (*fn)(const void*), const void* ctx);
+void gemm_helper_join(void);
+
 // x[i] = pixels[i] / 255 as float, exactly (float)p / 255.0f for every byte: the vector families
 // multiply by 1/255 and correct the quotient with two FMAs (q = p·r, e = p − 255·q exactly,
 // q + e·r), which is the correctly rounded quotient for all 256 bytes; checked once per process

@@ -4,6 +4,7 @@
 #include "network.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -33,7 +34,7 @@ void net_setup(Net* net, const int* sizes, int num_sizes, int activation, int co
 }
 
 size_t acts_floats(const Net* net, int B) {
-    size_t n = (size_t)B * net->sizes[0];
+    size_t n = 2 * (size_t)B * net->sizes[0];
     for (int l = 1; l <= net->L; l++) n += (size_t)B * net->sizes[l] * (l < net->L ? 3 : 1);
     n += (size_t)B * net->sizes[net->L];      // z_out
     n += 2 * (size_t)B * net->max_width;      // delta, dinput
@@ -46,6 +47,7 @@ void acts_carve(const Net* net, Acts* a, float* mem, int B) {
     a->B = B;
     float* p = mem;
     a->x = p; p += (size_t)B * net->sizes[0];
+    a->x_next = p; p += (size_t)B * net->sizes[0];
     for (int l = 1; l <= net->L; l++) {
         const size_t n = (size_t)B * net->sizes[l];
         a->act[l] = p; p += n;
@@ -408,16 +410,53 @@ int first_nonfinite(const Net* net, const float* params) {
 // ----------------------------------------------------------------------------
 // loops over many examples
 
-static const float* batch_inputs(const Net* net, Acts* a, const void* inputs, int float_inputs, size_t start, int B) {
+// The inputs of examples [start, start + B) of a call as floats: rows start.. of inputs, or, with
+// an order, rows order[start..] (gathered here, each row converted as it comes). Rows come from
+// random places in a dataset larger than the caches: with an order, the rows of the following
+// mini-batch (up to `end`, the call's count) are asked for while these are converted, so they are
+// in cache when their turn comes.
+static const float* batch_inputs(const Net* net, float* x, const void* inputs, int float_inputs, const uint32_t* order,
+                                 size_t start, int B, size_t end) {
     const size_t n0 = (size_t)net->sizes[0];
-    if (float_inputs) return (const float*)inputs + start * n0;
-    inputs_from_pixels(a->x, (const uint8_t*)inputs + start * n0, (size_t)B * n0);
-    return a->x;
+    if (!order) {
+        if (float_inputs) return (const float*)inputs + start * n0;
+        inputs_from_pixels(x, (const uint8_t*)inputs + start * n0, (size_t)B * n0);
+        return x;
+    }
+    const size_t bytes = float_inputs ? n0 * sizeof(float) : n0;
+    const char* base = (const char*)inputs;
+    for (int i = 0; i < B; i++) {
+        if (start + B + i < end) {
+            const char* later = base + (size_t)order[start + B + i] * bytes;
+            for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(later + o);
+        }
+        const char* row = base + (size_t)order[start + i] * bytes;
+        if (float_inputs) memcpy(x + (size_t)i * n0, row, bytes);
+        else inputs_from_pixels(x + (size_t)i * n0, (const uint8_t*)row, n0);
+    }
+    return x;
+}
+
+// The next mini-batch's inputs, converted on the helper while this thread finishes the current one.
+struct NextInputs {
+    const Net* net;
+    float* x;
+    const void* inputs;
+    int float_inputs;
+    const uint32_t* order;
+    size_t start;
+    int B;
+    size_t end;
+};
+
+static void convert_next(const void* ctx) {
+    const NextInputs& n = *(const NextInputs*)ctx;
+    batch_inputs(n.net, n.x, n.inputs, n.float_inputs, n.order, n.start, n.B, n.end);
 }
 
 int train_batches(const Net* net, float* params, float* velocities, Acts* a, const void* inputs, int float_inputs,
-                  const uint8_t* labels, int count, const HyperParams* hp, uint64_t seed, uint64_t epoch,
-                  uint64_t first_batch) {
+                  const uint8_t* labels, const uint32_t* order, int count, const HyperParams* hp, uint64_t seed,
+                  uint64_t epoch, uint64_t first_batch) {
     Update u;
     u.eta = hp->eta;
     u.l2 = (float)(hp->lambda / hp->train_size);
@@ -427,15 +466,48 @@ int train_batches(const Net* net, float* params, float* velocities, Acts* a, con
     u.kind = hp->nesterov ? UPDATE_NESTEROV : hp->momentum != 0.0f ? UPDATE_MOMENTUM : UPDATE_SGD;
     const int use_dropout = hp->dropout > 0.0f && net->L > 1;
     const int m = hp->mini_batch;
+    // A mini-batch's labels, gathered when an order is given.
+    uint8_t* gathered = order ? (uint8_t*)malloc((size_t)(count < m ? count : m)) : NULL;
+    // With a helper thread, it prepares mini-batch t+1's inputs while this thread goes from the
+    // forward pass of t to its update (work the helper would otherwise spin through): the same
+    // conversion, into the other input buffer, so the same bits. Inputs that need no conversion
+    // (floats in the order given) are read in place.
+    const int ahead = (order || !float_inputs) && gemm_helper_claim();
+    NextInputs next = {net, a->x_next, inputs, float_inputs, order, 0, 0, (size_t)count};
+    int prepared = 0;  // the current mini-batch's inputs are in a->x already
     uint64_t batch_index = first_batch;
     for (int start = 0; start < count; start += m, batch_index++) {
         const int B = count - start < m ? count - start : m;
-        const float* x = batch_inputs(net, a, inputs, float_inputs, (size_t)start, B);
+        const float* x;
+        if (prepared) {
+            gemm_helper_join();
+            float* t = a->x;
+            a->x = a->x_next;
+            a->x_next = t;
+            x = a->x;
+        } else {
+            x = batch_inputs(net, a->x, inputs, float_inputs, order, (size_t)start, B, (size_t)count);
+        }
+        const uint8_t* y = labels + start;
+        if (order) {
+            for (int i = 0; i < B; i++) gathered[i] = labels[order[start + i]];
+            y = gathered;
+        }
         if (use_dropout) dropout_masks(net, a, B, hp->dropout, seed, epoch, batch_index);
         network_forward(net, params, a, x, B, use_dropout);
-        output_delta(net, a, labels + start, B);
+        prepared = 0;
+        const int following = start + m;
+        if (ahead && following < count) {
+            next.x = a->x_next;
+            next.start = (size_t)following;
+            next.B = count - following < m ? count - following : m;
+            prepared = gemm_helper_post(convert_next, &next);
+        }
+        output_delta(net, a, y, B);
         network_backward(net, params, a, x, B, &u);
     }
+    if (ahead) gemm_helper_release();
+    free(gathered);
     return first_nonfinite(net, params);
 }
 
@@ -445,7 +517,7 @@ void evaluate(const Net* net, const float* params, Acts* a, const void* inputs, 
     double total = 0.0;
     for (int start = 0; start < count; start += a->B) {
         const int B = count - start < a->B ? count - start : a->B;
-        const float* x = batch_inputs(net, a, inputs, float_inputs, (size_t)start, B);
+        const float* x = batch_inputs(net, a->x, inputs, float_inputs, NULL, (size_t)start, B, 0);
         network_forward(net, params, a, x, B, 0);
         right += count_correct(net, a, labels + start, B);
         total += cost_sum(net, a, labels + start, B);
@@ -459,7 +531,7 @@ void predict(const Net* net, const float* params, Acts* a, const void* inputs, i
     const size_t n_out = (size_t)net->sizes[net->L];
     for (int start = 0; start < count; start += a->B) {
         const int B = count - start < a->B ? count - start : a->B;
-        const float* x = batch_inputs(net, a, inputs, float_inputs, (size_t)start, B);
+        const float* x = batch_inputs(net, a->x, inputs, float_inputs, NULL, (size_t)start, B, 0);
         network_forward(net, params, a, x, B, 0);
         memcpy(out + (size_t)start * n_out, a->act[net->L], (size_t)B * n_out * sizeof(float));
     }

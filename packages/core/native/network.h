@@ -41,6 +41,7 @@ typedef struct {
     int B;
     int dropout;                   // set by network_forward: masks applied this pass
     float* x;                      // (B, sizes[0])  inputs converted from pixels
+    float* x_next;                 // (B, sizes[0])  the next mini-batch's, converted meanwhile
     float* act[MAX_LAYERS + 1];    // act[l] (B, sizes[l]), l=1..L: layer outputs (before dropout)
     float* dropped[MAX_LAYERS + 1];// dropped[l] (B, sizes[l]), hidden l: act * mask, fed forward
     float* mask[MAX_LAYERS + 1];   // mask[l] (B, sizes[l]), hidden l: 0 or 1/(1-p)
@@ -86,12 +87,13 @@ void weight_norms(const Net* net, const float* params, double* sum_sq, double* s
 // Index of the first segment (2l = W_l, 2l+1 = b_l) holding NaN or Inf, or -1.
 int first_nonfinite(const Net* net, const float* params);
 
-// Runs consecutive mini-batches of hp->mini_batch over count examples in the order given; the
-// last may be smaller. inputs are uint8 pixels (scaled by 1/255) or, if float_inputs, floats.
-// Returns first_nonfinite(params) after the chunk.
+// Runs consecutive mini-batches of hp->mini_batch over count examples; the last may be smaller.
+// Example i is row i of inputs and labels, or, given an order, row order[i] (an epoch's shuffle,
+// gathered mini-batch by mini-batch: the same bits as gathering first). inputs are uint8 pixels
+// (scaled by 1/255) or, if float_inputs, floats. Returns first_nonfinite(params) after the chunk.
 int train_batches(const Net* net, float* params, float* velocities, Acts* a, const void* inputs, int float_inputs,
-                  const uint8_t* labels, int count, const HyperParams* hp, uint64_t seed, uint64_t epoch,
-                  uint64_t first_batch);
+                  const uint8_t* labels, const uint32_t* order, int count, const HyperParams* hp, uint64_t seed,
+                  uint64_t epoch, uint64_t first_batch);
 
 // Batched inference over count examples with scratch for a->B at a time.
 void evaluate(const Net* net, const float* params, Acts* a, const void* inputs, int float_inputs,

@@ -23,6 +23,8 @@ export interface NativeCore {
     seed: bigint,
     epoch: number,
     firstBatch: number,
+    /** null: the examples in the order given; else example i is row order[i] of inputs and labels. */
+    order: Uint32Array | null,
   ): number;
   /** trainBatches on the libuv pool: the same arguments, checked before the work is queued. */
   trainBatchesAsync(...args: Parameters<NativeCore["trainBatches"]>): Promise<number>;
@@ -54,7 +56,6 @@ export interface NativeCore {
   firstNonFinite(layout: Int32Array, params: Float32Array): number;
   epochOrder(seed: bigint, epoch: number, n: number): Uint32Array;
   dropoutMask(layout: Int32Array, rate: number, seed: bigint, epoch: number, batchIndex: number, batch: number): Float32Array;
-  gather(src: Uint8Array, rowBytes: number, indices: Uint32Array, start: number, count: number, out: Uint8Array): void;
   setBlasThreads(threads: number): void;
   getBlasThreads(): number;
   blasConfig(): string;

@@ -21,8 +21,6 @@ interface Internals {
   scratch: Float32Array;
   scratchBatch: number;
   hyper: Float64Array;
-  gatherPixels: Uint8Array;
-  gatherLabels: Uint8Array;
   /** A trainBatchesAsync call has not settled: its buffers are in use. */
   busy?: boolean;
 }
@@ -51,8 +49,6 @@ export function createTrainingState(network: Network, options: { velocities?: Fl
     scratch: new Float32Array(0),
     scratchBatch: 0,
     hyper: new Float64Array(8),
-    gatherPixels: new Uint8Array(0),
-    gatherLabels: new Uint8Array(0),
   });
   return state;
 }
@@ -159,6 +155,7 @@ function batchCall(
   y: Uint8Array,
   count: number,
   o: ResolvedTrainOptions,
+  order: Uint32Array | null = null,
 ): { args: NativeBatchArgs | undefined; finish(bad: number): TrainResult } {
   if (inside.busy) throw invalidArgument("state", "in training", "a training state one call trains at a time (trainBatchesAsync has not settled)");
   const batches = Math.ceil(count / o.miniBatch);
@@ -174,7 +171,7 @@ function batchCall(
   h[6] = o.miniBatch;
   h[7] = o.trainSize;
   const { spec, params } = state.network;
-  const args: NativeBatchArgs = [inside.layout, params, state.velocities, inside.scratch, inside.scratchBatch, x, y, count, h, o.seed, o.epoch, o.firstBatchIndex];
+  const args: NativeBatchArgs = [inside.layout, params, state.velocities, inside.scratch, inside.scratchBatch, x, y, count, h, o.seed, o.epoch, o.firstBatchIndex, order];
   return {
     args,
     finish(bad) {
@@ -205,9 +202,10 @@ export type EpochOptions = Omit<TrainOptions, "firstBatchIndex" | "trainSize"> &
 };
 
 /**
- * One epoch over a whole dataset in epochOrder(seed, epoch, count): gathers chunks of the
- * shuffled examples into reused buffers (natively) and hands each to trainBatches. Bit-identical to
- * feeding the same order through trainBatches in any multiple-of-m slices.
+ * One epoch over a whole dataset in epochOrder(seed, epoch, count): the native loop reads each
+ * mini-batch's examples through the order (with two threads the helper gathers the next one
+ * meanwhile), a chunk of the order per call. Bit-identical to gathering the examples and feeding
+ * them through trainBatches in any multiple-of-m slices.
  */
 export function trainEpoch(state: TrainingState, data: EpochData, options: EpochOptions): TrainResult {
   const inside = internalsOf(state);
@@ -224,19 +222,14 @@ export function trainEpoch(state: TrainingState, data: EpochData, options: Epoch
   const m = o.miniBatch;
   const wanted = chunkOption === undefined ? epochChunk : checkNumber("options.chunk", chunkOption, 1, 2 ** 31 - 1);
   const chunk = Math.max(m, Math.floor(wanted / m) * m);
-  const size = Math.min(chunk, count);
-  if (inside.gatherPixels.length < size * width) inside.gatherPixels = new Uint8Array(size * width);
-  if (inside.gatherLabels.length < size) inside.gatherLabels = new Uint8Array(size);
+  const x = d.pixels.subarray(0, count * width);
+  const y = (d.labels as Uint8Array).subarray(0, count);
 
   const order = epochOrder(o.seed, o.epoch, count);
   let batchIndex = 0;
   for (let start = 0; start < count; start += chunk) {
     const n = Math.min(chunk, count - start);
-    native.gather(d.pixels, width, order, start, n, inside.gatherPixels);
-    native.gather(d.labels as Uint8Array, 1, order, start, n, inside.gatherLabels);
-    const x = inside.gatherPixels.subarray(0, n * width);
-    const y = inside.gatherLabels.subarray(0, n);
-    const call = batchCall(state, inside, x, y, n, { ...o, firstBatchIndex: batchIndex });
+    const call = batchCall(state, inside, x, y, n, { ...o, firstBatchIndex: batchIndex }, order.subarray(start, start + n));
     batchIndex = call.finish(call.args ? native.trainBatches(...call.args) : -1).nextBatchIndex;
   }
   return { batches: batchIndex, nextBatchIndex: batchIndex };

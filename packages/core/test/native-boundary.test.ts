@@ -86,12 +86,12 @@ describe("the raw core addon", () => {
 
   boundary("scratchFloats", () => [layout(), 2], [...layoutCases(0), ...integerCases(1, "B", 1 << 20), [1, 0, RangeError, /B is 0/]]);
 
-  it("scratchFloats counts x, act, dropped, mask, z, delta, dinput, grad_w and grad_b", () => {
-    // B=1: x 4 + layer 1 (3 × 3) + layer 2 (2) + z 2 + delta, dinput 2 × 3 + grad_w 12 + grad_b 3
-    expect(native.scratchFloats(layout(), 1)).toBe(38);
+  it("scratchFloats counts x, x_next, act, dropped, mask, z, delta, dinput, grad_w and grad_b", () => {
+    // B=1: x, x_next 2 × 4 + layer 1 (3 × 3) + layer 2 (2) + z 2 + delta, dinput 2 × 3 + grad_w 12 + grad_b 3
+    expect(native.scratchFloats(layout(), 1)).toBe(42);
   });
 
-  const trainArgs = (): unknown[] => [layout(), params(), new Float32Array(P), scratch(2), 2, pixels(4), labels(4), 4, hyper(), 1n, 0, 0];
+  const trainArgs = (): unknown[] => [layout(), params(), new Float32Array(P), scratch(2), 2, pixels(4), labels(4), 4, hyper(), 1n, 0, 0, null];
   const trainCases: Parameters<typeof boundary>[2] = [
     ...layoutCases(0),
     [1, new Float32Array(P - 1), RangeError, /params.length is 22; allowed: at least the layout's parameter count = 23/],
@@ -132,6 +132,12 @@ describe("the raw core addon", () => {
     ...seedCases(9),
     ...integerCases(10, "epoch", 2 ** 32 - 1),
     ...integerCases(11, "firstBatch", 2 ** 32 - 1),
+    [12, Int32Array.of(0, 1, 2, 3), TypeError, /order is Int32Array\(4\); allowed: a Uint32Array/],
+    [12, [0, 1, 2, 3], TypeError, /order is an Array\(4\); allowed: a Uint32Array/],
+    [12, Uint32Array.of(0, 1, 2), RangeError, /order.length is 3; allowed: at least count = 4/],
+    [12, Uint32Array.of(0, 1, 4, 2), RangeError, /order\[2\] is 4; allowed: below 4, the rows of inputs \(inputs.length \/ sizes\[0\]\)/],
+    [12, Uint32Array.of(0, 1, 2, 2 ** 32 - 1), RangeError, /order\[3\] is 4294967295/],
+    [12, shared((b) => new Uint32Array(b), 16), TypeError, /order is Uint32Array\(4\) over a SharedArrayBuffer/],
   ];
   boundary("trainBatches", trainArgs, trainCases);
   // The same checks, thrown before the work is queued on the thread pool.
@@ -151,6 +157,24 @@ describe("the raw core addon", () => {
     args[6] = Uint8Array.of(0, 1, 1, 9);
     rejects(() => fns.trainBatches!(...args), RangeError, /labels\[3\] is 9/);
     expect(args[1]).toEqual(before);
+  });
+
+  it("trainBatches with an order reads example i from row order[i]: the same steps as gathering first", () => {
+    const order = Uint32Array.of(3, 1, 0, 2);
+    const [through, gathered] = [trainArgs(), trainArgs()];
+    through[12] = order;
+    const [x, y] = [pixels(4), labels(4)];
+    gathered[5] = Uint8Array.from(Array.from(order).flatMap((row) => Array.from(x.subarray(row * 4, row * 4 + 4))));
+    gathered[6] = Uint8Array.from(order, (row) => y[row]!);
+    expect(fns.trainBatches!(...through)).toBe(-1);
+    expect(fns.trainBatches!(...gathered)).toBe(-1);
+    expect(Array.from(through[1] as Float32Array)).toEqual(Array.from(gathered[1] as Float32Array));
+    // with an order every row's label is checked, the ones it skips too
+    const skipping = trainArgs();
+    skipping[7] = 2;
+    skipping[12] = Uint32Array.of(0, 1);
+    skipping[6] = Uint8Array.of(0, 1, 1, 9);
+    rejects(() => fns.trainBatches!(...skipping), RangeError, /labels\[3\] is 9/);
   });
 
   it("trainBatches with good arguments takes the same steps as the TypeScript trainBatches", () => {
@@ -304,42 +328,8 @@ describe("the raw core addon", () => {
     expect(new Set(m)).toEqual(new Set([0, 2]));
   });
 
-  // src: 5 rows of 3 bytes; out: rows indices[1], indices[2]
-  const src = () => Uint8Array.from({ length: 15 }, (_, i) => i);
-  const gatherArgs = (): unknown[] => [src(), 3, Uint32Array.of(9, 4, 0, 9), 1, 2, new Uint8Array(6)];
-  boundary("gather", gatherArgs, [
-    [0, new Int8Array(15), TypeError, /src is Int8Array\(15\); allowed: a Uint8Array/],
-    [1, 0, RangeError, /rowBytes is 0; allowed: an integer from 1 to 2147483647/],
-    [1, 1.5, RangeError, /rowBytes is 1.5/],
-    [1, 6, RangeError, /out.length is 6; allowed: at least count × rowBytes = 2 × 6 = 12/],
-    [2, Int32Array.of(9, 4, 0, 9), TypeError, /indices is Int32Array\(4\); allowed: a Uint32Array/],
-    [2, Uint32Array.of(9, 4, 5, 0), RangeError, /indices\[2\] is 5; allowed: below 5, the rows in src \(src.length 15 \/ rowBytes 3\)/],
-    [2, Uint32Array.of(0, 0, 2 ** 32 - 1), RangeError, /indices\[2\] is 4294967295/],
-    [2, Uint32Array.of(0, 0), RangeError, /count is 2; allowed: an integer from 0 to 1/],
-    [2, shared((b) => new Uint32Array(b), 16), TypeError, /indices is Uint32Array\(4\) over a SharedArrayBuffer/],
-    [3, 5, RangeError, /start is 5; allowed: an integer from 0 to 4/],
-    [3, 3, RangeError, /count is 2; allowed: an integer from 0 to 1/],
-    [3, -1, RangeError, /start is -1/],
-    [4, 4, RangeError, /count is 4; allowed: an integer from 0 to 3/],
-    [4, 2 ** 53, RangeError, /count is 9007199254740992/],
-    [5, new Uint8Array(5), RangeError, /out.length is 5; allowed: at least count × rowBytes = 2 × 3 = 6/],
-    [5, new Float32Array(6), TypeError, /out is Float32Array\(6\)/],
-  ]);
-
-  it("gather with good arguments copies the rows, bytes and the first index out of range at its exact bound", () => {
-    const out = new Uint8Array(6);
-    native.gather(src(), 3, Uint32Array.of(9, 4, 0, 9), 1, 2, out);
-    expect(Array.from(out)).toEqual([12, 13, 14, 0, 1, 2]);
-    const bytes = new Uint8Array(2);
-    native.gather(src(), 1, Uint32Array.of(14, 3), 0, 2, bytes);
-    expect(Array.from(bytes)).toEqual([14, 3]);
-    rejects(() => native.gather(src(), 1, Uint32Array.of(14, 15), 0, 2, bytes), RangeError, /^gather: indices\[1\] is 15; allowed: below 15/);
-    expect(Array.from(bytes)).toEqual([14, 3]); // untouched by the rejected call
-  });
-
-  it("gather and trainBatches with nothing to do accept empty (even detached) buffers", () => {
+  it("trainBatches with nothing to do accepts empty (even detached) buffers", () => {
     const none = new Uint8Array(0);
-    expect(() => native.gather(none, 1, new Uint32Array(0), 0, 0, none)).not.toThrow();
     const args = trainArgs();
     const before = (args[1] as Float32Array).slice();
     args[5] = detached(new Float32Array(16)); // float inputs, transferred away
