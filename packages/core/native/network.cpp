@@ -4,7 +4,6 @@
 #include "network.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -39,6 +38,7 @@ size_t acts_floats(const Net* net, int B) {
     n += (size_t)B * net->sizes[net->L];      // z_out
     n += 2 * (size_t)B * net->max_width;      // delta, dinput
     n += net->max_w + net->max_width;         // grad_w, grad_b
+    n += ((size_t)B + 3) / 4;                 // labels, bytes
     return n;
 }
 
@@ -60,7 +60,8 @@ void acts_carve(const Net* net, Acts* a, float* mem, int B) {
     a->delta = p; p += (size_t)B * net->max_width;
     a->dinput = p; p += (size_t)B * net->max_width;
     a->grad_w = p; p += net->max_w;
-    a->grad_b = p;
+    a->grad_b = p; p += net->max_width;
+    a->labels = (uint8_t*)p;
 }
 
 // What layer l (0-based weight layer) reads: the inputs, or the previous layer's output after dropout.
@@ -466,8 +467,6 @@ int train_batches(const Net* net, float* params, float* velocities, Acts* a, con
     u.kind = hp->nesterov ? UPDATE_NESTEROV : hp->momentum != 0.0f ? UPDATE_MOMENTUM : UPDATE_SGD;
     const int use_dropout = hp->dropout > 0.0f && net->L > 1;
     const int m = hp->mini_batch;
-    // A mini-batch's labels, gathered when an order is given.
-    uint8_t* gathered = order ? (uint8_t*)malloc((size_t)(count < m ? count : m)) : NULL;
     // With a helper thread, it prepares mini-batch t+1's inputs while this thread goes from the
     // forward pass of t to its update (work the helper would otherwise spin through): the same
     // conversion, into the other input buffer, so the same bits. Inputs that need no conversion
@@ -490,8 +489,8 @@ int train_batches(const Net* net, float* params, float* velocities, Acts* a, con
         }
         const uint8_t* y = labels + start;
         if (order) {
-            for (int i = 0; i < B; i++) gathered[i] = labels[order[start + i]];
-            y = gathered;
+            for (int i = 0; i < B; i++) a->labels[i] = labels[order[start + i]];
+            y = a->labels;
         }
         if (use_dropout) dropout_masks(net, a, B, hp->dropout, seed, epoch, batch_index);
         network_forward(net, params, a, x, B, use_dropout);
@@ -507,7 +506,6 @@ int train_batches(const Net* net, float* params, float* velocities, Acts* a, con
         network_backward(net, params, a, x, B, &u);
     }
     if (ahead) gemm_helper_release();
-    free(gathered);
     return first_nonfinite(net, params);
 }
 

@@ -50,6 +50,7 @@ typedef struct {
     float* dinput;                 // (B, max_width)
     float* grad_w;                 // (max_w) Nesterov needs the weight gradient on its own
     float* grad_b;                 // (max_width)
+    uint8_t* labels;               // (B) a mini-batch's labels gathered through a training order
 } Acts;
 
 typedef enum { UPDATE_GRADIENT = 0, UPDATE_SGD = 1, UPDATE_MOMENTUM = 2, UPDATE_NESTEROV = 3 } UpdateKind;

@@ -86,9 +86,10 @@ describe("the raw core addon", () => {
 
   boundary("scratchFloats", () => [layout(), 2], [...layoutCases(0), ...integerCases(1, "B", 1 << 20), [1, 0, RangeError, /B is 0/]]);
 
-  it("scratchFloats counts x, x_next, act, dropped, mask, z, delta, dinput, grad_w and grad_b", () => {
-    // B=1: x, x_next 2 × 4 + layer 1 (3 × 3) + layer 2 (2) + z 2 + delta, dinput 2 × 3 + grad_w 12 + grad_b 3
-    expect(native.scratchFloats(layout(), 1)).toBe(42);
+  it("scratchFloats counts x, x_next, act, dropped, mask, z, delta, dinput, grad_w, grad_b and the labels' bytes", () => {
+    // B=1: x, x_next 2 × 4 + layer 1 (3 × 3) + layer 2 (2) + z 2 + delta, dinput 2 × 3 + grad_w 12 + grad_b 3 + 1 byte
+    expect(native.scratchFloats(layout(), 1)).toBe(43);
+    expect(native.scratchFloats(layout(), 8)).toBe(2 * 8 * 4 + 8 * 11 + 8 * 2 + 2 * 8 * 3 + 12 + 3 + 2);
   });
 
   const trainArgs = (): unknown[] => [layout(), params(), new Float32Array(P), scratch(2), 2, pixels(4), labels(4), 4, hyper(), 1n, 0, 0, null];
