@@ -6,11 +6,11 @@
 // count; every type before it is unpacked; integer ranges (and doubles that become ints or
 // floats); the layout (2 to MAX_LAYERS + 1 sizes, copied, then checked, then set up from the
 // copy); every buffer's length against what the call will read or write, computed in 64 bits;
-// labels and a training order's indices against what they index (and not in a SharedArrayBuffer, where
-// another thread could change them after the check). A bad argument throws a TypeError (wrong
-// type) or a RangeError (wrong value, length or count): "fn: field is value; allowed: what". The
-// checks are O(1) per call, except labels and a training order: one pass over them before anything
-// is written.
+// labels and a training order's indices against what they index (and not in a SharedArrayBuffer,
+// where another thread could change them after the check). A bad argument throws a TypeError
+// (wrong type) or a RangeError (wrong value, length or count): "fn: field is value; allowed:
+// what". The checks are O(1) per call, except labels and a training order: one pass over them
+// before anything is written.
 //
 // A network is described to every call by `layout`, an Int32Array [activation, cost, sizes...].
 // Scratch buffers are Float32Arrays owned by the caller, sized by scratchFloats(layout, B).
@@ -306,7 +306,8 @@ Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
 
 // trainBatches on the libuv thread pool, so that a trainer's runs train in parallel and its event
 // loop stays free for gRPC. The buffers it reads and writes (params, velocities, scratch, inputs,
-// labels, order) are held until it is done; the caller must not touch them before the promise settles.
+// labels, order) are held until it is done; the caller must not touch them before the promise
+// settles.
 class TrainWorker : public Napi::AsyncWorker {
  public:
     TrainWorker(const Napi::CallbackInfo& info, const TrainCall& call)

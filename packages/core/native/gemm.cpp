@@ -414,7 +414,7 @@ static void whole_job(const void* job, int, int) {
 bool gemm_helper_post(void (*fn)(const void*), const void* ctx) {
     if (!claimed || !Helper::get().available()) return false;
     static thread_local std::pair<void (*)(const void*), const void*> job;
-    Helper::get().join();
+    Helper::get().join();  // the helper may still be reading the last job
     job = {fn, ctx};
     Helper::get().post(Part{whole_job, &job, 0, 0});
     return true;

@@ -143,10 +143,10 @@ describe.runIf(families.length > 0)("own kernels against OpenBLAS", () => {
       // MFLOP, above the size from which a second thread takes half the rows (and the hidden
       // layer's activation and dropout of those columns); with two threads the helper also converts
       // each next mini-batch's pixels, the last one short (741 examples), in trainEpoch gathered
-      // through the epoch's order. With AVX2 the weight
-      // update of a wide layer at m >= 32 is OpenBLAS's, whose bits may depend on its thread count
-      // (they do on a Sapphire Rapids Xeon: 3 threads against 1), so that case stays below it.
-      // Two trainings at once: one holds the helper, the other trains alone; the same bits.
+      // through the epoch's order. Two trainings at once: one holds the helper, the other trains
+      // alone; the same bits. With AVX2 the weight update of a wide layer at m >= 32 is OpenBLAS's,
+      // whose bits may depend on its thread count (they do on a Sapphire Rapids Xeon: 3 threads
+      // against 1), so that case stays below it.
       const data = sliceDataset(mnist.training, 0, 741);
       const wideBatch = family === "avx2" ? 31 : 37;
       for (const [sizes, miniBatch, dropout] of [[[784, 100, 10], 10, 0], [[784, 64, 10], wideBatch, 0.3]] as const) {
