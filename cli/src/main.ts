@@ -40,6 +40,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`mnistctl list | head`, a `| tee` that the same Ctrl-C ended) is no reason
+// to crash: up would die half-way through stopping what it started. The output is dropped instead.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+  });
+}
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {

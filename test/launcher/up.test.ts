@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { natsUrl } from "../harness/nats.js";
@@ -15,12 +16,13 @@ interface Launch {
 
 /**
  * `npm start`'s program (`mnistctl up`) as its own process, or `npm start` itself with `viaNpm`;
- * `onLine` sees each stdout line as it comes.
+ * `onLine` sees each line of its output (stdout and stderr) as it comes, and may signal the launcher or
+ * stop reading its output.
  */
 function launch(
   args: string[],
   env: Record<string, string | undefined> = {},
-  onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void,
+  onLine?: (line: string, kill: (signal: NodeJS.Signals) => void, closeOutput: () => void) => void,
   viaNpm = false,
 ) {
   const childEnv = { ...process.env, NATS_URL: undefined, ...env };
@@ -28,10 +30,20 @@ function launch(
   const child = spawn(command, argv, { cwd: repoRoot, env: childEnv as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   const stdout: string[] = [];
   let stderr = "";
+  const see = (line: string) =>
+    onLine?.(
+      line,
+      (signal) => child.kill(signal),
+      () => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      },
+    );
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stderr }).on("line", see);
   createInterface({ input: child.stdout }).on("line", (line) => {
     stdout.push(line);
-    onLine?.(line, (signal) => child.kill(signal));
+    see(line);
   });
   return new Promise<Launch>((resolve) =>
     child.once("close", (code, signal) => {
@@ -58,6 +70,18 @@ function started(result: Launch) {
 }
 
 const shortRun = ["--train-limit", "2000", "--epochs", "2", "--augment", "none"];
+
+/** Whether anything accepts a connection on the loopback port. */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 describe("npm start (mnistctl up)", () => {
   it("runs the pipeline with its own nats-server, prints the run's pino lines and leaves nothing behind", async () => {
@@ -106,6 +130,25 @@ describe("npm start (mnistctl up)", () => {
     expect(pids).toHaveLength(5);
     for (const pid of pids) expect(groupAlive(pid), `process group ${pid}`).toBe(false);
     expect(existsSync(stores[0]!)).toBe(false);
+  });
+
+  it("stops everything on Ctrl-C after whatever read its output has gone (npm start | tee, the tee ended by the same Ctrl-C)", async () => {
+    // The terminal's lines, not --json: the launcher's own messages are plain writes to stderr there.
+    const ports: number[] = [];
+    const result = await launch([...shortRun, "--keep", "--dashboard-port", "0"], {}, (line, kill, closeOutput) => {
+      const server = /MNISTCTL_SERVER=127\.0\.0\.1:(\d+)/.exec(line);
+      if (server) ports.push(Number(server[1]));
+      const nats = /^NATS at nats:\/\/127\.0\.0\.1:(\d+)\./.exec(line);
+      if (nats) {
+        ports.push(Number(nats[1]));
+        closeOutput();
+        kill("SIGINT");
+      }
+    });
+    expect(ports, result.stderr).toHaveLength(2);
+    expect(result.code).toBe(0); // --keep's Ctrl-C after a finished run is its ordinary end (a crash: 1)
+    // the evaluator and the nats-server it started are gone: nothing answers on their ports
+    for (const port of ports) expect(await answers(port), `port ${port}`).toBe(false);
   });
 
   it("stops the launch with a service's last lines and exit 1 when it dies before it is healthy", async () => {
