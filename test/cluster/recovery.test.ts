@@ -1,13 +1,14 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkpointsBucket, latestCheckpointName } from "@mnist/cluster";
+import { checkpointsBucket, latestObjectName, runsBucket } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient } from "@mnist/grpc";
-import { RunService, TrainerService } from "@mnist/protocol";
+import { RunRecordSchema, RunService, TrainerService } from "@mnist/protocol";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
@@ -86,12 +87,18 @@ describe("recovery", () => {
     // Queued: no trainer yet. Then the evaluator dies, a trainer comes, and the run is started on
     // it as that evaluator had begun to (StartRun went through, the record still says queued).
     const runId = await launch(c);
-    const { run } = await createClient(RunService, c.server).getRun({ runId });
     c.evaluator.child.kill("SIGKILL");
     await c.evaluator.exited;
+    // As the evaluator does before StartRun: the placement's generation, in the record first.
+    const nats = await connect({ servers: c.nats.url });
+    const records = await nats.jetstream().views.kv(runsBucket);
+    const run = fromBinary(RunRecordSchema, (await records.get(runId))!.value);
+    run.generation += 1;
+    await records.put(runId, toBinary(RunRecordSchema, run));
+    await nats.close();
     const trainerService = await c.startTrainer();
     const trainer = createClient(TrainerService, trainerService.address);
-    expect((await trainer.startRun({ runId, spec: run!.spec })).startEpoch).toBe(0);
+    expect((await trainer.startRun({ runId, spec: run.spec, generation: run.generation })).startEpoch).toBe(0);
     trainer.close();
     await waitForLog(trainerService, (line) => line.msg === "epoch trained" && line.run === runId && line.epoch === 0);
     // Its successor finds the run queued on a trainer that is full with it: it places it there.
@@ -146,10 +153,12 @@ describe("a trainer's refusal", () => {
     const runId = await launch(c);
     await waitForLog(c.evaluator, (line) => line.msg === "epoch" && line.run === runId && line.epoch === 0);
     c.trainers[0]!.child.kill("SIGKILL");
-    // What the next trainer resumes from: bytes that are no checkpoint.
+    // What the next trainer resumes from (the latest copy of the last epoch recorded): bytes that are no checkpoint.
+    const runs = createClient(RunService, c.server);
+    const last = (await runs.getRun({ runId }).finally(() => runs.close())).run!.epochs.at(-1)!;
     const nats = await connect({ servers: c.nats.url });
     const store = await nats.jetstream().views.os(checkpointsBucket);
-    await store.putBlob({ name: (await latestCheckpointName(nats, runId))! }, new TextEncoder().encode("not a checkpoint at all"));
+    await store.putBlob({ name: latestObjectName(runId, last.epoch, last.generation) }, new TextEncoder().encode("not a checkpoint at all"));
     await nats.close();
     const replacement = await c.startTrainer();
 
@@ -157,7 +166,7 @@ describe("a trainer's refusal", () => {
     expect(watched.code).toBe(1);
     const finished = jsonLines(watched.stdout).at(-1)!;
     expect(finished).toMatchObject({ msg: "run finished", state: "failed" });
-    expect(String(finished.error)).toMatch(/^trainer \S+ refused the run: checkpoint \S+\/latest-\d{5} \(23 bytes\) does not decode: /);
+    expect(String(finished.error)).toMatch(/^trainer \S+ refused the run: checkpoint \S+\/latest-\d{5}\.g1 \(23 bytes\) does not decode: /);
     const refusals = c.evaluator.logs.filter((line) => line.run === runId && String(line.msg).startsWith("trainer refused run"));
     expect(refusals.map((line) => line.msg)).toEqual(["trainer refused run for good"]);
     expect(replacement.child.exitCode).toBeNull();

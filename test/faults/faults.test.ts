@@ -1,4 +1,8 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
+import { checkpointObjectName, checkpointsBucket, latestObjectName, runObjectNames } from "@mnist/cluster";
 import { createClient } from "@mnist/grpc";
 import { RunService, RunState } from "@mnist/protocol";
 import { splitmix64 } from "@mnist/spec";
@@ -32,8 +36,8 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** No trainer to aim at now: the run has ended, or its trainer is dead and it is not placed again yet. */
 class NoHolder extends Error {}
 
-/** The live trainer process the run's record names (a trainer that lost its lease rejoins as `ID.2`, …). */
-async function holder(c: Cluster, runId: string): Promise<StartedService> {
+/** The live trainer process the run's record names (a trainer that lost its lease rejoins as `ID.2`, …), and the placement's generation. */
+async function placement(c: Cluster, runId: string): Promise<{ trainer: StartedService; generation: number }> {
   const client = createClient(RunService, c.server);
   const { run } = await client.getRun({ runId }).finally(() => client.close());
   if (run?.state !== RunState.RUNNING) throw new NoHolder(`run ${runId} is not running (state ${run?.state}): no trainer to aim at`);
@@ -42,8 +46,15 @@ async function holder(c: Cluster, runId: string): Promise<StartedService> {
     (service) => service.child.exitCode === null && service.logs.some((line) => line.msg === "trainer announced" && (id === line.trainer || id.startsWith(`${String(line.trainer)}.`))),
   );
   if (!trainer) throw new NoHolder(`no live trainer holds run ${runId} (its record names ${JSON.stringify(id)})`);
-  return trainer;
+  return { trainer, generation: run.generation };
 }
+
+const holder = async (c: Cluster, runId: string) => (await placement(c, runId)).trainer;
+
+const standDown = "heartbeat lapsed past its TTL: standing down from every run and rejoining under a new name";
+
+/** Resolves once the service logs `msg` after its first `from` lines. */
+const loggedAfter = (service: StartedService, from: number, msg: string) => waitForLog(service, (line) => line.msg === msg && service.logs.indexOf(line) >= from, 30_000);
 
 type Fault = (c: Cluster, runId: string) => Promise<void>;
 
@@ -71,21 +82,45 @@ const faults: Record<string, Fault> = {
     await c.startEvaluator();
   },
   "pause the trainer past its heartbeat TTL": async (c, runId) => {
-    const victim = await holder(c, runId);
+    const { trainer: victim, generation } = await placement(c, runId);
     victim.child.kill("SIGSTOP");
     await pause(8_000);
     const resumedAt = victim.logs.length;
     victim.child.kill("SIGCONT");
-    const standDown = "heartbeat lapsed past its TTL: standing down from every run and rejoining under a new name";
-    await waitForLog(victim, (line) => line.msg === standDown, 30_000);
-    // Between waking and standing down, the stale trainer published nothing of the run: it was
-    // never trained by two trainers at once. (Afterwards, under its new name, it may be given the run again.)
-    const awake = victim.logs.slice(resumedAt, victim.logs.findIndex((line, i) => i >= resumedAt && line.msg === standDown));
-    expect(awake.filter((line) => line.msg === "epoch trained" && line.run === runId)).toEqual([]);
+    await loggedAfter(victim, resumedAt, standDown);
+    await pause(1_000);
+    // Once awake, the stale trainer stored no checkpoint of the run under the placement it had lost.
+    // (Under its new name it may be given the run again: a new placement, a new generation.)
+    expect(victim.logs.slice(resumedAt).filter((line) => line.msg === "epoch trained" && line.run === runId && line.generation === generation)).toEqual([]);
   },
 };
 
 const clusterOptions = { trainers: 2, augmentReplicas: 2 };
+
+/** Resolves once the process is stopped (SIGSTOP: state T in /proc). */
+async function stopped(service: StartedService, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (readFileSync(`/proc/${service.child.pid}/stat`, "utf8").split(") ")[1]?.[0] !== "T") {
+    if (Date.now() > until) throw new Error(`process ${service.child.pid} did not stop within ${timeoutMs} ms; last lines: ${JSON.stringify(service.logs.slice(-5))}`);
+    await pause(50);
+  }
+}
+
+/** Every checkpoint object of the run, by name, with a hash of its bytes. */
+async function runObjects(c: Cluster, runId: string): Promise<Record<string, string>> {
+  const nats = await connect({ servers: c.nats.url });
+  try {
+    const store = await nats.jetstream().views.os(checkpointsBucket);
+    const objects: Record<string, string> = {};
+    for (const name of await runObjectNames(nats, runId)) {
+      const bytes = await store.getBlob(name);
+      if (bytes) objects[name] = createHash("sha256").update(bytes).digest("hex");
+    }
+    return objects;
+  } finally {
+    await nats.close();
+  }
+}
 
 describe("faults during a run", () => {
   it.each(Object.keys(faults))("survives: %s mid-epoch", async (name) => {
@@ -97,6 +132,49 @@ describe("faults during a run", () => {
     await epochLogged(c, runId, 1);
     await pause(200); // into epoch 2
     await faults[name]!(c, runId);
+    await expectIntact(c, runId, shape, await local);
+  });
+
+  // A trainer frozen (a GC pause, a throttled container, a migrating VM) at a fixed point of
+  // storing an epoch's checkpoint, until its lease has lapsed, another trainer has taken the run
+  // over under a new placement generation and the run has finished; then woken. Whatever it does
+  // then, nothing it writes is taken: it writes under its own generation's names, never over its
+  // successor's objects, and the evaluator refuses its announcement.
+  it.each(["write", "announce"] as const)("survives: a trainer frozen just before it gets to %s its checkpoint, woken after the run finished elsewhere", async (step) => {
+    const shape = short(3);
+    const local = reference(shape);
+    cluster = await startCluster({ trainers: 1, trainerEnv: { TRAINER_FAILPOINT: `${step}@2` } });
+    const c = cluster;
+    const frozen = c.trainers[0]!;
+    const runId = await launch(c, shape);
+    await stopped(frozen);
+    await c.startTrainer({ TRAINER_FAILPOINT: "" });
+    const finished = await c.cli(["watch", runId, "--json"], 120_000);
+    expect(jsonLines(finished.stdout).at(-1)).toMatchObject({ msg: "run finished", state: "finished", stopReason: "completed 3 epochs" });
+    const record = JSON.parse((await c.cli(["get", runId, "--json"])).stdout) as { generation: number; epochs: { epoch: number; generation?: number }[] };
+    expect(record.generation).toBe(2);
+    expect(record.epochs.map(({ epoch, generation }) => [epoch, generation])).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 2],
+    ]);
+    const objects = await runObjects(c, runId);
+
+    const resumedAt = frozen.logs.length;
+    frozen.child.kill("SIGCONT");
+    await loggedAfter(frozen, resumedAt, standDown);
+    if (step === "announce") {
+      const refused = await waitForLog(c.evaluator, (line) => line.msg === "rejected" && line.reason === "stale-generation" && line.run === runId, 30_000);
+      expect(refused).toMatchObject({ source: "checkpoints", epoch: 2, generation: 1, current: 2 });
+    }
+    // What it stored (before it froze, or late) is under its own generation's names and goes again
+    // (removed by the trainer itself when it did not announce it, by the evaluator when it refused
+    // the announcement): the run's objects are its successor's, unchanged.
+    const stale = [checkpointObjectName(runId, 2, 1), latestObjectName(runId, 2, 1)];
+    const successors = Object.fromEntries(Object.entries(objects).filter(([name]) => !stale.includes(name)));
+    expect(Object.keys(successors).sort()).toEqual([checkpointObjectName(runId, 2, 2), latestObjectName(runId, 2, 2)]);
+    await expect.poll(() => runObjects(c, runId), { timeout: 10_000 }).toEqual(successors);
+    expect(frozen.logs.filter((line) => line.msg === "epoch trained" && line.run === runId && line.epoch === 2)).toEqual([]);
     await expectIntact(c, runId, shape, await local);
   });
 

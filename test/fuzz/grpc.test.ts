@@ -227,7 +227,7 @@ beforeAll(async () => {
   trainerRaw = new RawClient(fuzzedTrainer.address, credentials.createInsecure());
   // The fuzzed trainer holds one run of the test's own (TRAINER_MAX_RUNS=1): a StartRun that
   // happens to be valid finds it full instead of training, and the evaluator places nothing there.
-  await trainer.startRun({ runId: holder, spec: holderSpec });
+  await trainer.startRun({ runId: holder, spec: holderSpec, generation: 1 });
   await waitForLog(fuzzedTrainer, (line) => line.msg === "epoch trained" && line.run === holder && line.epoch === 0);
 }, 60_000);
 afterEach((context) => {
@@ -336,11 +336,14 @@ function trainerDoors(): Record<string, Door> {
   const runId = "fuzz-run-2";
   return Object.fromEntries(
     doorsOf(TrainerService, "trainer", trainerRaw, {
-      startRun: [{ runId, spec: tiny }, { runId, spec: { sizes: [784, 100, 10], momentum: 0.9, augment: { expandShifts: true } } }],
+      startRun: [
+        { runId, spec: tiny, generation: 1 },
+        { runId, spec: { sizes: [784, 100, 10], momentum: 0.9, augment: { expandShifts: true } }, generation: 7, resumeFrom: { epoch: 3, generation: 5 } },
+      ],
       decide: [
-        { runId, epoch: 3, decision: Decision.CONTINUE, eta: 0.5, reason: "fuzz" },
-        { runId, epoch: 0, decision: Decision.DECAY_ETA, eta: 0.25 },
-        { runId, epoch: 2, decision: Decision.DECAY_ETA, eta: 0.25, restoreEpoch: 1 },
+        { runId, epoch: 3, decision: Decision.CONTINUE, eta: 0.5, reason: "fuzz", generation: 1 },
+        { runId, epoch: 0, decision: Decision.DECAY_ETA, eta: 0.25, generation: 2 },
+        { runId, epoch: 2, decision: Decision.DECAY_ETA, eta: 0.25, restoreEpoch: 1, generation: 1, restoreGeneration: 1 },
       ],
       setLearningRate: [{ runId, eta: 0.25 }],
       pauseRun: [{ runId }],
@@ -500,7 +503,7 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
 describe("TrainerService (a trainer) refuses hostile requests", () => {
   it("StartRun with specs whose shapes can never run, Decide with NaN eta, unknown runs, absurd epochs and unknown decisions", async () => {
     const doors = trainerDoors();
-    const start = (runId: string, spec?: object) => encode(StartRunRequestSchema, { runId, ...(spec ? { spec: { ...tiny, ...spec } } : {}) });
+    const start = (runId: string, spec?: object, generation = 1) => encode(StartRunRequestSchema, { runId, generation, ...(spec ? { spec: { ...tiny, ...spec } } : {}) });
     await expectRefused(doors.startRun!, start("fuzz-x"), status.INVALID_ARGUMENT, "spec");
     await expectRefused(doors.startRun!, start("", {}), status.INVALID_ARGUMENT, "runId");
     await expectRefused(doors.startRun!, start("a b", {}), status.INVALID_ARGUMENT, "runId");
@@ -510,8 +513,10 @@ describe("TrainerService (a trainer) refuses hostile requests", () => {
     await expectRefused(doors.startRun!, start(holder, { sizes: [785, 30, 10] }), status.INVALID_ARGUMENT, "spec.sizes[0]");
     // A valid run it has no room for.
     await expectRefused(doors.startRun!, start("fuzz-valid", {}), status.RESOURCE_EXHAUSTED);
+    // No placement generation: the run could not be fenced.
+    await expectRefused(doors.startRun!, start("fuzz-valid", {}, 0), status.INVALID_ARGUMENT, "generation");
 
-    const decide = (init: object) => encode(doors.decide!.method!.input, { runId: holder, epoch: 0, decision: Decision.CONTINUE, eta: 0.5, ...init });
+    const decide = (init: object) => encode(doors.decide!.method!.input, { runId: holder, epoch: 0, decision: Decision.CONTINUE, eta: 0.5, generation: 1, ...init });
     for (const decision of [Decision.UNSPECIFIED, 4, 99]) await expectRefused(doors.decide!, decide({ decision }), status.INVALID_ARGUMENT, "decision");
     await expectRefused(doors.decide!, Uint8Array.from([...bytesField(1, Buffer.from(holder)), ...varintField(3, -1n)]), status.INVALID_ARGUMENT, "decision");
     for (const eta of [...numbers, 0, 1e7]) {
@@ -521,6 +526,8 @@ describe("TrainerService (a trainer) refuses hostile requests", () => {
     }
     // The holder trained epoch 0 and waits for its decision: a decision for a later epoch cannot be the evaluator's.
     for (const epoch of [1, 1_000, u32max]) await expectRefused(doors.decide!, decide({ epoch }), status.OUT_OF_RANGE, "epoch");
+    // A decision for another placement of the run than the one held here.
+    for (const generation of [0, 2, u32max]) await expectRefused(doors.decide!, decide({ generation }), status.FAILED_PRECONDITION, "generation");
     for (const [runId, code] of badIds) {
       const field = code === status.INVALID_ARGUMENT ? "runId" : undefined;
       await expectRefused(doors.decide!, decide({ runId }), code, field);
@@ -542,7 +549,7 @@ describe("a corrupt checkpoint behind GetNetwork", () => {
     for await (const { event } of runs.watchRun({ runId: victimId })) if (event.case === "finished") finished = event.value.state;
     expect(finished, "the victim's watch ends with its finished record").toBe(RunState.FINISHED);
     const { run } = await runs.getRun({ runId: victimId });
-    const best = checkpointObjectName(victimId, run!.bestEpoch);
+    const best = checkpointObjectName(victimId, run!.bestEpoch, run!.epochs.find((epoch) => epoch.epoch === run!.bestEpoch)!.generation);
     const nats = await connect({ servers: cluster.nats.url });
     let latest: string;
     try {

@@ -140,15 +140,18 @@ class Fuzzer {
     const epoch = this.draw.int(3);
     const stranger = `fuzz-${this.draw.int(1e6)}`;
     // The real run with an object name, a number or an epoch no trainer would announce; an unknown run.
+    // A placement generation the run is not at: a trainer that lost the run, or one that never had it.
+    const generation = this.draw.pick([0, 1, 2, 1_000]);
     const fields = this.draw.pick([
-      { runId: this.target, epoch, objectName: `${this.target}/latest-00000` },
-      { runId: this.target, epoch, objectName: checkpointObjectName(this.target, epoch), eta: this.draw.pick([Number.NaN, Number.POSITIVE_INFINITY, -1]) },
-      { runId: this.target, epoch: 100_000 + epoch, objectName: checkpointObjectName(this.target, 100_000 + epoch) },
-      { runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) },
+      { runId: this.target, epoch, generation, objectName: `${this.target}/latest-00000` },
+      { runId: this.target, epoch, generation, objectName: checkpointObjectName(this.target, epoch, generation), eta: this.draw.pick([Number.NaN, Number.POSITIVE_INFINITY, -1]) },
+      { runId: this.target, epoch: 100_000 + epoch, generation, objectName: checkpointObjectName(this.target, 100_000 + epoch, generation) },
+      { runId: this.target, epoch, generation: 1_000 + generation, objectName: checkpointObjectName(this.target, epoch, 1_000 + generation) },
+      { runId: stranger, epoch, generation, objectName: checkpointObjectName(stranger, epoch, generation) },
     ]);
     const valid = (fields: object) => toBinary(CheckpointAnnouncementSchema, create(CheckpointAnnouncementSchema, { trainerId: "fuzz", ...fields }));
     // Junk is made from a stranger's announcement: mutated, it may decode to anything but the real run's.
-    const data = this.draw.fraction() < 0.3 ? this.junk(valid({ runId: stranger, epoch, objectName: checkpointObjectName(stranger, epoch) })) : valid(fields);
+    const data = this.draw.fraction() < 0.3 ? this.junk(valid({ runId: stranger, epoch, generation, objectName: checkpointObjectName(stranger, epoch, generation) })) : valid(fields);
     await this.nats.jetstream().publish(checkpointSubject(this.draw.fraction() < 0.5 ? this.target : stranger), data);
   }
 
@@ -194,7 +197,7 @@ class Fuzzer {
   }
 
   private async object(): Promise<void> {
-    const name = this.draw.fraction() < 0.5 ? `fuzz/${this.draw.int(1e6)}` : checkpointObjectName(this.target, 50_000 + this.draw.int(1e6));
+    const name = this.draw.fraction() < 0.5 ? `fuzz/${this.draw.int(1e6)}` : checkpointObjectName(this.target, 50_000 + this.draw.int(1e6), this.draw.int(3));
     await this.objects.putBlob({ name }, this.draw.bytes(this.draw.int(4_000)));
   }
 }

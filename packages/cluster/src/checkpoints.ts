@@ -7,21 +7,27 @@ export const checkpointsBucket = "checkpoints";
 export const checkpointStream = "CHECKPOINTS";
 export const checkpointSubject = (runId: string) => `mnist.checkpoints.${runId}`;
 
-export function checkpointObjectName(runId: string, epoch: number): string {
-  return `${runId}/epoch-${String(epoch).padStart(5, "0")}`;
+/**
+ * Checkpoint objects are named by the placement generation that wrote them (generation 0: the
+ * names stores kept before generations), so a trainer that lost the run and writes late, however
+ * late, writes beside the current holder's checkpoints and never over them.
+ */
+const generationSuffix = (generation: number) => (generation > 0 ? `.g${generation}` : "");
+
+/** The epoch's checkpoint as scored by the evaluator (which keeps only the best epoch's). */
+export function checkpointObjectName(runId: string, epoch: number, generation: number): string {
+  return `${runId}/epoch-${String(epoch).padStart(5, "0")}${generationSuffix(generation)}`;
 }
 
 /**
- * The copy of an epoch's checkpoint a resuming trainer reads (epoch objects are pruned by the
- * evaluator). One per epoch, and the newest wins: a trainer paused in the middle of storing one
- * (SIGSTOP, a long GC) finishes the write when it wakes, after a newer trainer has gone on, and an
- * object of one fixed name would then hold the older epoch.
+ * The copy of an epoch's checkpoint a resuming trainer reads: the trainer keeps the copy of the
+ * last epoch the evaluator decided on and removes the one before it once that decision arrives.
  */
-export function latestObjectName(runId: string, epoch: number): string {
-  return `${runId}/latest-${String(epoch).padStart(5, "0")}`;
+export function latestObjectName(runId: string, epoch: number, generation: number): string {
+  return `${runId}/latest-${String(epoch).padStart(5, "0")}${generationSuffix(generation)}`;
 }
 
-const latestPattern = /\/latest-(\d{5})$/;
+const latestPattern = /\/latest-(\d{5})(?:\.g(\d+))?$/;
 
 const checkpointStore = perConnection((nats): Promise<ObjectStore> => nats.jetstream().views.os(checkpointsBucket));
 
@@ -35,44 +41,60 @@ const ensureStream = perConnection(async (nats): Promise<JetStreamClient> => {
   return nats.jetstream();
 });
 
+/** The stream's message id for an announcement: the same announcement again is a no-op, another generation's is not. */
+const announcementId = ({ runId, epoch, generation }: { runId: string; epoch: number; generation: number }) => `${runId}/${epoch}/g${generation}`;
+
 async function announce(nats: NatsConnection, announcement: CheckpointAnnouncement, messageId: string): Promise<void> {
   const js = await ensureStream(nats);
-  // The message id makes a re-announcement (a resumed trainer repeating itself) a no-op.
   await js.publish(checkpointSubject(announcement.runId), toBinary(CheckpointAnnouncementSchema, announcement), { msgID: messageId });
 }
 
-/** The trainer's lease on the run lapsed while it stored a checkpoint: it must stop writing for the run. */
+/** Points on a checkpoint's way to the evaluator, where a test can hold the process still (a GC pause, a frozen VM). */
+export type CheckpointStep = "write" | "announce";
+
+/** The writer no longer holds the run (its lease lapsed, or it was stopped) while it stored a checkpoint: it must stop writing for the run. */
 export class LeaseLostError extends Error {
   override readonly name = "LeaseLostError";
   readonly code = "LEASE_LOST";
+  constructor(
+    message: string,
+    /** The step not taken: at "announce", the checkpoint's objects were stored and no one was told of them. */
+    readonly step: CheckpointStep,
+  ) {
+    super(message);
+  }
+}
+
+export interface PublishOptions {
+  /**
+   * Asked before every write: false when the writer knows it no longer holds the run (a lapsed
+   * heartbeat). An optimisation only: a late write is fenced by its generation, whatever this says.
+   */
+  holding?: () => boolean;
+  /** Called just before each step, once its checks have passed. */
+  before?: (step: CheckpointStep) => void;
 }
 
 /**
- * Stores an epoch's checkpoint (as its epoch object and as the run's latest), then announces
- * it. Announcing again after a crash is safe: the stream drops the duplicate. `holding` is asked
- * before every write: a trainer paused in the middle (past its heartbeat's TTL) must not go on
- * writing for a run that is another trainer's now (LeaseLostError).
+ * Stores an epoch's checkpoint (as its epoch object and as the run's latest, both named by the
+ * checkpoint's generation), then announces it. Announcing again after a crash is safe: the
+ * stream drops the duplicate.
  */
-export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string, holding: () => boolean = () => true): Promise<CheckpointAnnouncement> {
+export async function publishCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string, options: PublishOptions = {}): Promise<CheckpointAnnouncement> {
+  const { holding = () => true, before = () => undefined } = options;
   const store = await checkpointStore(nats);
   const bytes = toBinary(RunCheckpointSchema, checkpoint);
-  const objectName = checkpointObjectName(checkpoint.runId, checkpoint.epoch);
-  const step = async (write: () => Promise<unknown>) => {
-    if (!holding()) throw new LeaseLostError(`lease on run ${checkpoint.runId} lapsed while storing epoch ${checkpoint.epoch}'s checkpoint`);
+  const { runId, epoch, generation } = checkpoint;
+  const step = async (name: CheckpointStep, write: () => Promise<unknown>) => {
+    if (!holding()) throw new LeaseLostError(`run ${runId} no longer held while storing epoch ${epoch}'s checkpoint`, name);
+    before(name);
     await write();
   };
   // Both copies at once: each put is a chain of round trips to the server.
-  await Promise.all([step(() => store.putBlob({ name: objectName }, bytes)), step(() => store.putBlob({ name: latestObjectName(checkpoint.runId, checkpoint.epoch) }, bytes))]);
-  // The copy before it is superseded (the epoch object, if the evaluator kept it, stays).
-  if (checkpoint.epoch > 0) await step(() => deleteCheckpoint(nats, latestObjectName(checkpoint.runId, checkpoint.epoch - 1)));
+  await step("write", () => Promise.all([store.putBlob({ name: checkpointObjectName(runId, epoch, generation) }, bytes), store.putBlob({ name: latestObjectName(runId, epoch, generation) }, bytes)]));
   const announcement = announcementOf(checkpoint, trainerId);
-  await step(() => announce(nats, announcement, `${checkpoint.runId}/${checkpoint.epoch}`));
+  await step("announce", () => announce(nats, announcement, announcementId(announcement)));
   return announcement;
-}
-
-/** Re-announces a stored checkpoint (after a crash between storing and announcing it). */
-export async function reannounceCheckpoint(nats: NatsConnection, checkpoint: RunCheckpoint, trainerId: string): Promise<void> {
-  await announce(nats, announcementOf(checkpoint, trainerId), `${checkpoint.runId}/${checkpoint.epoch}`);
 }
 
 function announcementOf(checkpoint: RunCheckpoint, trainerId: string): CheckpointAnnouncement {
@@ -82,15 +104,16 @@ function announcementOf(checkpoint: RunCheckpoint, trainerId: string): Checkpoin
     eta: checkpoint.eta,
     trainSeconds: checkpoint.trainSeconds,
     imagesPerSecond: checkpoint.imagesPerSecond,
-    objectName: checkpointObjectName(checkpoint.runId, checkpoint.epoch),
+    objectName: checkpointObjectName(checkpoint.runId, checkpoint.epoch, checkpoint.generation),
     trainerId,
     blasThreads: checkpoint.blasThreads,
+    generation: checkpoint.generation,
   });
 }
 
 /** Tells the evaluator that training an epoch failed and the run cannot go on. */
-export async function announceFailure(nats: NatsConnection, failure: MessageInitShape<typeof CheckpointAnnouncementSchema> & { runId: string; epoch: number; error: string }): Promise<void> {
-  await announce(nats, create(CheckpointAnnouncementSchema, failure), `${failure.runId}/${failure.epoch}/failed`);
+export async function announceFailure(nats: NatsConnection, failure: MessageInitShape<typeof CheckpointAnnouncementSchema> & { runId: string; epoch: number; generation: number; error: string }): Promise<void> {
+  await announce(nats, create(CheckpointAnnouncementSchema, failure), `${announcementId(failure)}/failed`);
 }
 
 /** A stored checkpoint that does not decode: no retry will make it readable. */
@@ -129,7 +152,7 @@ const metaSubject = (name: string) => {
  * pending, which never happens while trainers store checkpoints faster than a large store replays
  * (seen with ~2,000 objects: list() still pending after minutes, and DeleteRun hung on it).
  */
-async function runObjectNames(nats: NatsConnection, runId: string): Promise<string[]> {
+export async function runObjectNames(nats: NatsConnection, runId: string): Promise<string[]> {
   const subjects = (await (await objectManager(nats)).streams.info(objectStream, { subjects_filter: `${metaPrefix}>` })).state.subjects ?? {};
   return Object.keys(subjects)
     .map((subject) => Buffer.from(subject.slice(metaPrefix.length), "base64url").toString("utf8"))
@@ -141,12 +164,15 @@ async function isLive(nats: NatsConnection, name: string): Promise<boolean> {
   return info !== null && !info.deleted;
 }
 
-/** The name of the run's newest latest-epoch copy, if it has one. */
+/** The name of the run's newest latest-epoch copy (the latest epoch, of that the latest generation), if it has one. */
 export async function latestCheckpointName(nats: NatsConnection, runId: string): Promise<string | undefined> {
   const latest = (await runObjectNames(nats, runId))
-    .map((name) => ({ name, epoch: Number(latestPattern.exec(name)?.[1] ?? -1) }))
+    .map((name) => {
+      const match = latestPattern.exec(name);
+      return { name, epoch: Number(match?.[1] ?? -1), generation: Number(match?.[2] ?? 0) };
+    })
     .filter(({ epoch }) => epoch >= 0)
-    .sort((a, b) => b.epoch - a.epoch);
+    .sort((a, b) => b.epoch - a.epoch || b.generation - a.generation);
   for (const { name } of latest) if (await isLive(nats, name)) return name;
   return undefined;
 }
@@ -184,10 +210,10 @@ export async function deleteRunCheckpoints(nats: NatsConnection, runId: string):
  * epoch's checkpoint under its own object name, or a failure with an error and no object.
  */
 export function announcementFault(announcement: CheckpointAnnouncement): string | undefined {
-  const { runId, epoch, objectName, error } = announcement;
+  const { runId, epoch, generation, objectName, error } = announcement;
   if (!RUN_ID_PATTERN.test(runId)) return `runId ${JSON.stringify(runId.slice(0, 140))} is not a run id`;
-  if (error === "" && objectName !== checkpointObjectName(runId, epoch)) {
-    return `objectName ${JSON.stringify(objectName.slice(0, 300))} is not epoch ${epoch}'s object ${JSON.stringify(checkpointObjectName(runId, epoch))}`;
+  if (error === "" && objectName !== checkpointObjectName(runId, epoch, generation)) {
+    return `objectName ${JSON.stringify(objectName.slice(0, 300))} is not epoch ${epoch}'s object of generation ${generation} ${JSON.stringify(checkpointObjectName(runId, epoch, generation))}`;
   }
   if (error !== "" && objectName !== "") return "a failure announcement names no checkpoint object";
   for (const field of ["eta", "trainSeconds", "imagesPerSecond"] as const) {

@@ -2,6 +2,7 @@ export {
   announceFailure,
   announcementFault,
   checkpointObjectName,
+  type CheckpointStep,
   checkpointsBucket,
   checkpointStream,
   checkpointSubject,
@@ -15,11 +16,13 @@ export {
   LeaseLostError,
   latestObjectName,
   publishCheckpoint,
+  type PublishOptions,
   readCheckpoint,
   readLatestCheckpoint,
-  reannounceCheckpoint,
+  runObjectNames,
 } from "./checkpoints.js";
 export { Heartbeat, heartbeatIntervalMs, leaseMs, maxRunsPerTrainer, trainerFault, trainersBucket, trainerTtlMs, TrainerView, type TrainerViewOptions } from "./trainers.js";
+export { recordedGeneration, runsBucket } from "./runs.js";
 export { watchKv } from "./kv-watch.js";
 export { followProgress, progressIntervalMs, progressSubject, publishProgress, throttled, watchProgress } from "./progress.js";
 export { isTransientNatsError, retryWhileTransient } from "./retry.js";

@@ -155,11 +155,23 @@ export class Placement {
     });
   }
 
-  /** Starts `run` on `trainer`; "full" or "unreachable" when that trainer cannot take it now (the run stays queued). */
+  /**
+   * Starts `run` on `trainer` under a new placement generation; "full" or "unreachable" when that
+   * trainer cannot take it now (the run stays queued). The generation is recorded before the
+   * trainer hears of it, so from then on nothing an earlier placement writes is accepted.
+   */
   private async placeOn(run: RunRecord, trainer: TrainerInfo): Promise<Outcome> {
+    const reserved = await this.store.update(run.runId, (record) => {
+      if (record.state !== RunState.QUEUED) return false;
+      record.generation += 1;
+    });
+    if (reserved?.state !== RunState.QUEUED) return "not-placed";
+    const { generation } = reserved;
+    const last = reserved.epochs.at(-1);
+    const resumeFrom = last && { epoch: last.epoch, generation: last.generation };
     let startEpoch: number;
     try {
-      ({ startEpoch } = await this.clients.of(trainer).startRun({ runId: run.runId, spec: run.spec }, { timeoutMs: 30_000 }));
+      ({ startEpoch } = await this.clients.of(trainer).startRun({ runId: run.runId, spec: reserved.spec, generation, resumeFrom }, { timeoutMs: 30_000 }));
     } catch (error) {
       if (error instanceof GrpcStatusError && isPermanent(error.code)) {
         // Another trainer would refuse it too: the run fails, with the trainer's reason in its record.
@@ -180,19 +192,19 @@ export class Placement {
     this.unreachable.delete(trainer.trainerId);
     let first = false;
     const placed = await this.store.update(run.runId, (record) => {
-      if (record.state !== RunState.QUEUED) return false;
+      if (record.state !== RunState.QUEUED || record.generation !== generation) return false;
       record.state = RunState.RUNNING;
       record.trainerId = trainer.trainerId;
       first = record.startedAt === undefined;
       record.startedAt ??= timestampNow();
-      addEvent(record, RunEventKind.PLACE, startEpoch, { reason: startEpoch > 0 ? `resumed from epoch ${startEpoch - 1}'s checkpoint` : "", detail: `trainer=${trainer.trainerId}` });
+      addEvent(record, RunEventKind.PLACE, startEpoch, { reason: startEpoch > 0 ? `resumed from epoch ${startEpoch - 1}'s checkpoint` : "", detail: `trainer=${trainer.trainerId} generation=${generation}` });
     });
-    if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId) {
-      // Stopped while we were starting it.
+    if (placed?.state !== RunState.RUNNING || placed.trainerId !== trainer.trainerId || placed.generation !== generation) {
+      // Stopped, or placed by another evaluator, while we were starting it.
       await this.clients.of(trainer).stopTraining({ runId: run.runId, reason: "stopped" }).catch(() => undefined);
       return "not-placed";
     }
-    this.logger.info({ run: run.runId, trainer: trainer.trainerId, startEpoch }, "run placed");
+    this.logger.info({ run: run.runId, trainer: trainer.trainerId, generation, startEpoch }, "run placed");
     if (first && placed.createdAt && placed.startedAt) this.onFirstPlacement((timestampDate(placed.startedAt).getTime() - timestampDate(placed.createdAt).getTime()) / 1000);
     void this.events.placed(placed, startEpoch).catch((error: unknown) => this.logger.warn({ run: run.runId, err: error }, "could not repeat the last decision"));
     return "placed";

@@ -3,12 +3,10 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunEventKind, RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/spec";
 import { randomBytes } from "node:crypto";
-import { kvKeys, watchKv } from "@mnist/cluster";
+import { kvKeys, runsBucket, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
 import { addEvent } from "./audit.js";
 import { updateEntry } from "./kv-update.js";
-
-export const runsBucket = "runs";
 
 /** Sortable by creation time, unique without coordination between evaluators. */
 export function newRunId(now = Date.now(), prefix = "run"): string {

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
-import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, deleteRunCheckpoints, readCheckpoint, readLatestCheckpoint, type TrainerView } from "@mnist/cluster";
+import { checkpointObjectName, CorruptCheckpointError, deleteCheckpoint, deleteRunCheckpoints, latestObjectName, readCheckpoint, type TrainerView } from "@mnist/cluster";
 import { decodeCheckpoint, encodeCheckpoint, sliceDataset, type Mnist, type Network } from "@mnist/core";
 import { GrpcStatusError, isPermanent, status, statusOf } from "@mnist/grpc";
 import { Decision, epochJson, EpochMetricsSchema, NetworkChoice, RunEventKind, RunState, type CheckpointAnnouncement, type EpochMetrics, type RunRecord, type TrainerInfo } from "@mnist/protocol";
@@ -33,6 +33,9 @@ function wallSeconds(record: RunRecord): number {
   const from = record.startedAt ?? record.createdAt;
   return from ? (Date.now() - timestampDate(from).getTime()) / 1000 : 0;
 }
+
+/** One placement of a run: its trainer and generation (a trainer given a run again starts it anew, unpaused, without the decisions it had). */
+const placementOf = (run: RunRecord) => `${run.trainerId}/g${run.generation}`;
 
 const eventOf = { continue: RunEventKind.CONTINUE, "decay-eta": RunEventKind.DECAY, stop: RunEventKind.STOP } as const;
 
@@ -73,9 +76,9 @@ function recordEpoch(record: RunRecord, metrics: EpochMetrics, policy: PolicySta
  * restarted evaluator (or a second one) repeats a decision instead of taking a different one.
  */
 export class Steering implements RunControl, PlacementEvents {
-  /** The last decision each run's trainer confirmed, as `epoch@trainer`: only the others are sent again. */
+  /** The last decision each run's trainer confirmed, as `epoch@placement`: only the others are sent again. */
   private readonly delivered = new Map<string, string>();
-  /** What each run's trainer confirmed of PauseRun/ResumeRun: "paused@trainer" or "going@trainer". */
+  /** What each run's trainer confirmed of PauseRun/ResumeRun: "paused@placement" or "going@placement". */
   private readonly pauseHeld = new Map<string, string>();
 
   constructor(
@@ -96,9 +99,15 @@ export class Steering implements RunControl, PlacementEvents {
    * checkpoints, tell the trainer.
    */
   async handle(announcement: CheckpointAnnouncement): Promise<void> {
-    const { runId, epoch } = announcement;
+    const { runId, epoch, generation } = announcement;
     const record = await this.store.get(runId);
     if (!record) return this.rejections.reject("checkpoints", "unknown-run", { run: runId, epoch });
+    // Fencing: a placement the run has moved on from (a trainer that woke after its lease lapsed,
+    // an evaluator's StartRun that was superseded) wrote this; its holder is someone else now.
+    if (generation !== record.generation) {
+      this.rejections.reject("checkpoints", "stale-generation", { run: runId, epoch, generation, current: record.generation, trainer: announcement.trainerId });
+      return this.removeSuperseded(record, announcement);
+    }
     // Trainers announce in order, each epoch after the decision on the one before it.
     if (epoch > record.epochs.length) return this.rejections.reject("checkpoints", "out-of-order", { run: runId, epoch, expected: record.epochs.length });
     if (isTerminal(record.state)) return this.tellTrainer(record, epoch, Decision.STOP);
@@ -122,8 +131,9 @@ export class Steering implements RunControl, PlacementEvents {
     }
     const { record: updated, decision, previousBest } = recorded;
     // Keep the best epoch's weights (for export and the final test) and the latest (for resuming).
-    if (decision.improved && previousBest >= 0 && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest));
-    if (!decision.improved) await deleteCheckpoint(this.nats, checkpointObjectName(runId, epoch));
+    const previousBestRef = updated.epochs.find((known) => known.epoch === previousBest);
+    if (decision.improved && previousBestRef && previousBest !== epoch) await deleteCheckpoint(this.nats, checkpointObjectName(runId, previousBest, previousBestRef.generation));
+    if (!decision.improved) await deleteCheckpoint(this.nats, announcement.objectName);
     this.logger.info({ run: runId, ...epochJson(metrics), decision: decision.decision }, "epoch");
     this.metrics.decisions.inc({ decision: decision.decision });
     // Not for a run that ended meanwhile (a stop while the checkpoints were tidied): its gauge is gone for good.
@@ -134,6 +144,15 @@ export class Steering implements RunControl, PlacementEvents {
       this.logger.info({ run: runId, testAccuracy, bestEpoch, bestValAccuracy, stopReason, wallSeconds }, "run finished");
     }
     await this.tellTrainer(updated, epoch);
+  }
+
+  /**
+   * Removes the checkpoint a superseded placement announced: no one reads it (unless the record
+   * took it while that placement was current: a redelivered announcement, its objects the run's).
+   */
+  private async removeSuperseded(record: RunRecord, { runId, epoch, generation, error }: CheckpointAnnouncement): Promise<void> {
+    if (error || generation >= record.generation || record.epochs.some((known) => known.epoch === epoch && known.generation === generation)) return;
+    for (const name of [checkpointObjectName(runId, epoch, generation), latestObjectName(runId, epoch, generation)]) await deleteCheckpoint(this.nats, name);
   }
 
   /**
@@ -177,7 +196,7 @@ export class Steering implements RunControl, PlacementEvents {
         recordEpoch(latest, metrics, policy, decision, blasThreads, test);
       });
       if (testNeeded === undefined) return record && decided ? { record, ...decided } : undefined;
-      test = { epoch: testNeeded, accuracy: testNeeded === epoch ? score(network, this.mnist.test, spec).accuracy : await this.testAccuracy(runId, testNeeded, spec) };
+      test = { epoch: testNeeded, accuracy: testNeeded === epoch ? score(network, this.mnist.test, spec).accuracy : await this.testAccuracy(run, testNeeded, spec) };
     }
   }
 
@@ -224,6 +243,9 @@ export class Steering implements RunControl, PlacementEvents {
       const checkpoint = await readCheckpoint(this.nats, objectName);
       // A trainer stores the checkpoint before announcing it: without one, no trainer sent this.
       if (!checkpoint) return void this.rejections.reject("checkpoints", "no-checkpoint", { run: runId, epoch, object: objectName });
+      if (checkpoint.runId !== runId || checkpoint.epoch !== epoch || checkpoint.generation !== announcement.generation) {
+        throw new CorruptCheckpointError(`checkpoint ${objectName} holds run ${checkpoint.runId}'s epoch ${checkpoint.epoch} of generation ${checkpoint.generation}`);
+      }
       const { network } = decodeCheckpoint(checkpoint.state, `checkpoint ${objectName}`);
       const [sizes, expected] = [network.spec.sizes.join(","), spec.sizes.join(",")];
       if (sizes !== expected) throw new CorruptCheckpointError(`checkpoint ${objectName} holds a [${sizes}] network; the run trains [${expected}]`);
@@ -244,6 +266,7 @@ export class Steering implements RunControl, PlacementEvents {
       eta: announcement.eta,
       trainSeconds: announcement.trainSeconds,
       imagesPerSecond: announcement.imagesPerSecond,
+      generation: announcement.generation,
       valAccuracy: validation.accuracy,
       valCost: validation.cost,
     });
@@ -261,23 +284,25 @@ export class Steering implements RunControl, PlacementEvents {
     return metrics;
   }
 
-  private async loadNetwork(runId: string, epoch: number | "latest"): Promise<Network> {
-    const found =
-      epoch === "latest"
-        ? await readLatestCheckpoint(this.nats, runId)
-        : await readCheckpoint(this.nats, checkpointObjectName(runId, epoch)).then((checkpoint) => checkpoint && { name: checkpointObjectName(runId, epoch), checkpoint });
-    if (!found) throw new GrpcStatusError(status.NOT_FOUND, `checkpoint of run ${runId}'s ${epoch === "latest" ? "last epoch" : `epoch ${epoch}`} not found`);
-    return decodeCheckpoint(found.checkpoint.state, `checkpoint ${found.name}`).network;
+  /** An epoch's network from its checkpoint: the epoch's own object, or for `last` the run's latest copy (the evaluator keeps only the best epoch's own). */
+  private async loadNetwork(run: RunRecord, epoch: number, last = false): Promise<Network> {
+    const generation = run.epochs.find((known) => known.epoch === epoch)?.generation ?? 0;
+    const own = checkpointObjectName(run.runId, epoch, generation);
+    for (const name of last ? [latestObjectName(run.runId, epoch, generation), own] : [own]) {
+      const checkpoint = await readCheckpoint(this.nats, name);
+      if (checkpoint) return decodeCheckpoint(checkpoint.state, `checkpoint ${name}`).network;
+    }
+    throw new GrpcStatusError(status.NOT_FOUND, `checkpoint of run ${run.runId}'s ${last ? "last epoch" : `epoch ${epoch}`} not found`);
   }
 
   /** An epoch's test accuracy; undefined, and said, when its checkpoint cannot be read. */
-  private async testAccuracy(runId: string, epoch: number, spec: ResolvedRunSpec): Promise<number | undefined> {
+  private async testAccuracy(run: RunRecord, epoch: number, spec: ResolvedRunSpec): Promise<number | undefined> {
     try {
-      return score(await this.loadNetwork(runId, epoch), this.mnist.test, spec).accuracy;
+      return score(await this.loadNetwork(run, epoch), this.mnist.test, spec).accuracy;
     } catch (error) {
       const known = statusOf(error);
       if (!known || !isPermanent(known.code)) throw error;
-      this.logger.warn({ run: runId, epoch, err: error }, "best epoch not scored on the test set");
+      this.logger.warn({ run: run.runId, epoch, err: error }, "best epoch not scored on the test set");
       return undefined;
     }
   }
@@ -296,8 +321,10 @@ export class Steering implements RunControl, PlacementEvents {
     if (verdict === undefined) return;
     try {
       const restoreEpoch = verdict === Decision.STOP ? undefined : recorded?.restoreEpoch;
-      await this.clients.of(holder).decide({ runId: run.runId, epoch, decision: verdict, eta: run.eta, reason: run.stopReason, restoreEpoch }, { timeoutMs: 5_000 });
-      this.delivered.set(run.runId, `${epoch}@${holder.trainerId}`);
+      const restoreGeneration = run.epochs.find((known) => known.epoch === restoreEpoch)?.generation ?? 0;
+      const request = { runId: run.runId, epoch, decision: verdict, eta: run.eta, reason: run.stopReason, restoreEpoch, restoreGeneration, generation: run.generation };
+      await this.clients.of(holder).decide(request, { timeoutMs: 5_000 });
+      this.delivered.set(run.runId, `${epoch}@${placementOf(run)}`);
     } catch (error) {
       if (error instanceof GrpcStatusError && error.code === status.NOT_FOUND) return;
       this.logger.warn({ run: run.runId, epoch, decision: decisionName[verdict], err: error }, "decision not delivered yet; it is repeated");
@@ -313,7 +340,7 @@ export class Steering implements RunControl, PlacementEvents {
       if (!trainers.some((trainer) => trainer.trainerId === run.trainerId)) continue;
       await this.holdAsRecorded(run);
       const last = run.epochs.at(-1);
-      if (last && this.delivered.get(run.runId) !== `${last.epoch}@${run.trainerId}`) await this.tellTrainer(run, last.epoch);
+      if (last && this.delivered.get(run.runId) !== `${last.epoch}@${placementOf(run)}`) await this.tellTrainer(run, last.epoch);
     }
   }
 
@@ -330,7 +357,7 @@ export class Steering implements RunControl, PlacementEvents {
    */
   private async holdAsRecorded(run: RunRecord): Promise<void> {
     const holder = this.trainers.find(run.trainerId);
-    const wanted = `${run.paused ? "paused" : "going"}@${run.trainerId}`;
+    const wanted = `${run.paused ? "paused" : "going"}@${placementOf(run)}`;
     if (!holder || this.pauseHeld.get(run.runId) === wanted || (!run.paused && !this.pauseHeld.has(run.runId))) return;
     try {
       const call = run.paused ? this.clients.of(holder).pauseRun({ runId: run.runId }, { timeoutMs: 5_000 }) : this.clients.of(holder).resumeRun({ runId: run.runId }, { timeoutMs: 5_000 });
@@ -355,7 +382,7 @@ export class Steering implements RunControl, PlacementEvents {
     if (ended || !updated) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${JSON.stringify(run.runId)} has already ended`);
     this.logger.info({ run: run.runId, actor, reason: reason || undefined }, paused ? "run paused" : "run resumed");
     // A pause this evaluator did not send (an earlier one did, before a restart) may hold the trainer still: resume regardless.
-    if (!paused && !this.pauseHeld.has(run.runId)) this.pauseHeld.set(run.runId, `paused@${updated.trainerId}`);
+    if (!paused && !this.pauseHeld.has(run.runId)) this.pauseHeld.set(run.runId, `paused@${placementOf(updated)}`);
     if (updated.state === RunState.RUNNING) await this.holdAsRecorded(updated);
     return updated;
   }
@@ -397,7 +424,7 @@ export class Steering implements RunControl, PlacementEvents {
     } catch {
       return undefined;
     }
-    return this.testAccuracy(record.runId, record.bestEpoch, spec);
+    return this.testAccuracy(record, record.bestEpoch, spec);
   }
 
   async stop(run: RunRecord, reason: string, actor: string): Promise<RunRecord> {
@@ -448,8 +475,8 @@ export class Steering implements RunControl, PlacementEvents {
 
   async network(run: RunRecord, choice: NetworkChoice): Promise<{ epoch: number; bytes: Uint8Array }> {
     if (run.epochs.length === 0) throw new GrpcStatusError(status.FAILED_PRECONDITION, `run ${run.runId} has no trained epoch yet`);
-    const last = choice === NetworkChoice.LAST;
-    const network = await this.loadNetwork(run.runId, last ? "latest" : run.bestEpoch);
-    return { epoch: last ? run.epochs.at(-1)!.epoch : run.bestEpoch, bytes: encodeCheckpoint(network) };
+    const epoch = choice === NetworkChoice.LAST ? run.epochs.at(-1)!.epoch : run.bestEpoch;
+    const network = await this.loadNetwork(run, epoch, choice === NetworkChoice.LAST);
+    return { epoch, bytes: encodeCheckpoint(network) };
   }
 }

@@ -1,9 +1,9 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishCheckpoint, TrainerView } from "@mnist/cluster";
+import { checkpointObjectName, checkpointsBucket, publishCheckpoint, TrainerView } from "@mnist/cluster";
 import { encodeCheckpoint, loadMnist } from "@mnist/core";
-import { Decision, RunCheckpointSchema, RunSpecSchema, RunState } from "@mnist/protocol";
+import { CheckpointAnnouncementSchema, Decision, RunCheckpointSchema, RunSpecSchema, RunState } from "@mnist/protocol";
 import { createLogger, Registry, Rejections } from "@mnist/runtime";
 import { initialNetwork, resolveRunSpec } from "@mnist/spec";
 import { startNatsServer, type NatsServer } from "../../../test/harness/nats-server.js";
@@ -30,11 +30,11 @@ interface Evaluator {
   steering: Steering;
 }
 
-async function evaluator(server: NatsServer): Promise<Evaluator> {
+async function evaluator(server: NatsServer, rejections = new Rejections(logger)): Promise<Evaluator> {
   const nats = await connect({ servers: server.url });
   const store = await RunStore.open(nats);
   const trainers = await TrainerView.open(nats);
-  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, new Rejections(logger), await SweepStore.open(nats), evaluatorMetrics(new Registry(), () => store.active()));
+  const steering = new Steering(nats, store, trainers, new TrainerClients(), mnist, logger, rejections, await SweepStore.open(nats), evaluatorMetrics(new Registry(), () => store.active()));
   return { nats, store, trainers, steering };
 }
 
@@ -104,5 +104,59 @@ describe("two evaluators writing the same run record", () => {
     const record = (await a.store.get(run.runId))!;
     expect(record.epochs.map((epoch) => epoch.decision)).toEqual([Decision.CONTINUE, Decision.DECAY_ETA]);
     expect(record.eta).toBe(0.1);
+  });
+});
+
+describe("fencing by placement generation", () => {
+  let server: NatsServer;
+  let side: Evaluator;
+  const rejections = new Rejections(logger);
+  beforeAll(async () => {
+    server = await startNatsServer();
+    side = await evaluator(server, rejections);
+  });
+  afterAll(async () => {
+    await side?.store.close();
+    await side?.trainers.stop();
+    await side?.nats.close();
+    await server?.stop();
+  });
+
+  const network = initialNetwork(resolveRunSpec(spec));
+  const checkpoint = (runId: string, generation: number, eta = 0.5) =>
+    create(RunCheckpointSchema, { runId, epoch: 0, eta, generation, state: encodeCheckpoint(network), trainSeconds: 1, imagesPerSecond: 1_000 });
+  /** A run placed twice: generation 1 on trainer-old, which lost it, and now generation 2 on trainer-new. */
+  async function replacedRun(): Promise<string> {
+    const { runId } = await side.store.create(spec, 0.5, "a test");
+    await side.store.update(runId, (record) => {
+      record.state = RunState.RUNNING;
+      record.trainerId = "trainer-new";
+      record.generation = 2;
+    });
+    return runId;
+  }
+
+  it("drops what an earlier placement announces (its checkpoint, its failure), counts it, and records the current placement's", async () => {
+    const runId = await replacedRun();
+    // The trainer that held generation 1 wakes after its lease lapsed and announces the epoch it was training.
+    await side.steering.handle(await publishCheckpoint(side.nats, checkpoint(runId, 1, 0.25), "trainer-old"));
+    await side.steering.handle(create(CheckpointAnnouncementSchema, { runId, epoch: 0, generation: 1, trainerId: "trainer-old", error: "training diverged" }));
+    let record = (await side.store.get(runId))!;
+    expect([record.state, record.epochs.length, record.error]).toEqual([RunState.RUNNING, 0, ""]);
+    expect(rejections.snapshot()).toEqual({ "checkpoints/stale-generation": 2 });
+
+    await side.steering.handle(await publishCheckpoint(side.nats, checkpoint(runId, 2), "trainer-new"));
+    record = (await side.store.get(runId))!;
+    expect(record.epochs.map(({ epoch, generation, eta }) => ({ epoch, generation, eta }))).toEqual([{ epoch: 0, generation: 2, eta: 0.5 }]);
+  });
+
+  it("fails the run when the object under the current generation's name was not written under it", async () => {
+    const runId = await replacedRun();
+    const store = await side.nats.jetstream().views.os(checkpointsBucket);
+    await store.putBlob({ name: checkpointObjectName(runId, 0, 2) }, toBinary(RunCheckpointSchema, checkpoint(runId, 1)));
+    await side.steering.handle(create(CheckpointAnnouncementSchema, { runId, epoch: 0, generation: 2, trainerId: "trainer-new", objectName: checkpointObjectName(runId, 0, 2), eta: 0.5 }));
+    const record = (await side.store.get(runId))!;
+    expect(record.state).toBe(RunState.FAILED);
+    expect(record.error).toBe(`epoch 0: checkpoint ${runId}/epoch-00000.g2 holds run ${runId}'s epoch 0 of generation 1`);
   });
 });

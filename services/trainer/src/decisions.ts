@@ -4,8 +4,8 @@ export interface EpochVerdict {
   decision: Decision;
   eta: number;
   reason: string;
-  /** Train on from this epoch's checkpoint (restoreBestOnDecay). */
-  restoreEpoch?: number;
+  /** Train on from this epoch's checkpoint, written under this generation (restoreBestOnDecay). */
+  restore?: { epoch: number; generation: number };
 }
 
 /**

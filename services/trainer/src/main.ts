@@ -20,6 +20,7 @@ await runService({
       sliceRequestTimeoutMs: config.TRAINER_SLICE_REQUEST_TIMEOUT_MS,
       sliceDeliveryTimeoutMs: config.TRAINER_SLICE_DELIVERY_TIMEOUT_MS,
       maxSlicesInFlight: config.TRAINER_SLICES_IN_FLIGHT,
+      failpoint: config.TRAINER_FAILPOINT,
     }, rejections, trainerMetrics(metrics, () => manager.runCount));
     return {
       services: [trainerService(manager, config.TRAINER_MAX_RUNS)],

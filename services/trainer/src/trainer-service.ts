@@ -6,8 +6,8 @@ import type { RunManager } from "./run-manager.js";
 /** TrainerService over gRPC: the evaluator's control plane, a thin layer over RunManager. */
 export function trainerService(manager: RunManager, maxRuns: number): ServiceBinding {
   return bind(TrainerService, {
-    async startRun({ runId, spec }) {
-      return { trainerId: manager.trainerId, startEpoch: await manager.start(checkRunId(runId), spec) };
+    async startRun(request) {
+      return { trainerId: manager.trainerId, startEpoch: await manager.start({ ...request, runId: checkRunId(request.runId) }) };
     },
     async decide(request) {
       manager.decide({ ...request, runId: checkRunId(request.runId) });
