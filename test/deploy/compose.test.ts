@@ -152,6 +152,8 @@ describe("deploy/docker-compose.yml agrees with the services", () => {
       const published = [...(definition.ports ?? []), ...(definition.expose ?? []).map((port) => Number(port))].map((entry) => containerPort(entry));
       for (const port of published) expect(ports, `${name}: published port ${port}`).toContain(port);
       if (service === "evaluator") expect(published.sort(), `${name}: published ports`).toEqual(ports.sort());
+      // On this machine's loopback unless PUBLISH_ADDRESS says otherwise: without a token, whoever reaches them steers every run.
+      for (const entry of definition.ports ?? []) expect(typeof entry === "string" ? interpolate(entry) : entry, `${name}: published on`).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
       // Compose's default is 10 s; SIGKILL before SHUTDOWN_GRACE_MS cuts the graceful stop short.
       expect(durationMs(definition.stop_grace_period ?? "10s"), `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`).toBeGreaterThan(config!.SHUTDOWN_GRACE_MS);
     }

@@ -76,7 +76,7 @@ await runService({
     const dashboard: DashboardServer | undefined =
       config.DASHBOARD_PORT === 0
         ? undefined
-        : await serveDashboard({ host: config.GRPC_HOST, port: config.DASHBOARD_PORT, tls: grpcServerTls(config), token: config.AUTH_TOKEN, logger, feed, runService: runs });
+        : await serveDashboard({ host: config.GRPC_HOST, port: config.DASHBOARD_PORT, tls: grpcServerTls(config), token: config.AUTH_TOKEN, logger, feed, runService: runs, hosts: config.DASHBOARD_HOSTS });
     return {
       services: [runServiceBinding(runs)],
       ready: { dashboard: dashboard?.url ?? "off" },

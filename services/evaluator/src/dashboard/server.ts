@@ -12,6 +12,7 @@ import { GetRunRequestSchema, RunRecordSchema, StopRunRequestSchema, UpdateRunRe
 import type { Logger } from "@mnist/runtime";
 import { actorHeader, type RunServiceImpl } from "../run-service.js";
 import type { DashboardFeed } from "./feed.js";
+import { hostAllowed, originAllowed } from "./hosts.js";
 import { runDetail } from "./views.js";
 
 export interface DashboardOptions {
@@ -25,6 +26,8 @@ export interface DashboardOptions {
   feed: DashboardFeed;
   /** The RunService handlers gRPC serves: the page's buttons go through the same checks and audit trail. */
   runService: RunServiceImpl;
+  /** DASHBOARD_HOSTS: DNS names the dashboard answers to besides IP addresses and localhost. */
+  hosts?: readonly string[];
 }
 
 export interface DashboardServer {
@@ -61,6 +64,7 @@ const securityHeaders = {
 
 const sessionCookie = "mnist_session";
 const maxBodyBytes = 16 * 1024;
+const maxConnections = 1_024;
 
 /** An answer the API gives instead of its result: an HTTP status and a message naming what is wrong. */
 class HttpError extends Error {
@@ -121,7 +125,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
     if (path === "/api/cluster" && method === "GET") return json(response, 200, feed.clusterState());
     const match = /^\/api\/runs\/([^/]+)(?:\/(stop|eta))?$/.exec(path);
     if (!match) throw new HttpError(404, `${method} ${path}: no such endpoint (GET /api/runs, /api/runs/ID, /api/cluster, /api/events; POST /api/runs/ID/stop, /api/runs/ID/eta)`);
-    const runId = decodeURIComponent(match[1]!);
+    const runId = decoded(match[1]!, "run id");
     const action = match[2];
     if (action === undefined) {
       if (method !== "GET") throw new HttpError(405, `${method} ${path}: GET only`);
@@ -146,20 +150,40 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
     return json(response, 200, runDetail(create(RunRecordSchema, updated.run)));
   }
 
+  const scheme = options.tls ? "https" : "http";
+  const hosts = options.hosts ?? [];
+  /** Everything a request is checked for before it is served; the answer, or an HttpError. */
+  async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!hostAllowed(request.headers.host, hosts)) {
+      const shown = JSON.stringify((request.headers.host ?? "(none)").slice(0, 100));
+      throw new HttpError(421, `host: ${shown} is not this dashboard's: an IP address, localhost, or a name in DASHBOARD_HOSTS`);
+    }
+    const path = requestPath(request.url);
+    const changes = request.method !== "GET" && request.method !== "HEAD";
+    if (changes && !originAllowed(request.headers.origin, request.headers.host, scheme)) {
+      throw new HttpError(403, `origin: ${JSON.stringify(String(request.headers.origin).slice(0, 100))} is not this dashboard's (${scheme}://${request.headers.host})`);
+    }
+    return path.startsWith("/api/") ? api(request, response, path) : staticFile(assets, request, response, path);
+  }
+
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
-    const path = new URL(request.url ?? "/", "http://dashboard").pathname;
     for (const [name, value] of Object.entries(securityHeaders)) response.setHeader(name, value);
-    const answer = path.startsWith("/api/") ? api(request, response, path) : staticFile(assets, request, response, path);
-    answer.catch((error: unknown) => {
+    // Whatever a client sends ends here: an answer, never an exception out of the handler.
+    serve(request, response).catch((error: unknown) => {
       if (error instanceof HttpError) return json(response, error.status, { error: error.message });
-      logger.error({ err: error, path }, "dashboard request failed");
-      json(response, 500, { error: `${path} failed: ${error instanceof Error ? error.message : String(error)}` });
+      logger.error({ err: error, url: request.url?.slice(0, 200) }, "dashboard request failed");
+      json(response, 500, { error: "the dashboard failed to answer; the evaluator's log says why" });
     });
   };
 
   const server: Server = options.tls
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
     : createHttpServer(handler);
+  // Bounds on what a client can hold: connections (each watch of the page is one), and the time a
+  // request's headers and body may take to arrive (a client that stops mid-request is cut off).
+  server.maxConnections = maxConnections;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
@@ -201,10 +225,16 @@ function json(response: ServerResponse, statusCode: number, value: unknown): voi
 async function body(request: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBodyBytes) throw new HttpError(413, `request body: more than ${maxBodyBytes} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBodyBytes) throw new HttpError(413, `request body: more than ${maxBodyBytes} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // The connection closed or timed out before the body was whole.
+    throw new HttpError(400, `request body: not received whole (${size} bytes came)`);
   }
   const text = Buffer.concat(chunks).toString("utf8");
   let value: unknown;
@@ -215,6 +245,25 @@ async function body(request: IncomingMessage): Promise<Record<string, unknown>> 
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new HttpError(400, "request body: a JSON object");
   return value as Record<string, unknown>;
+}
+
+/** The request target's path; a target that is no path (an absolute URL, `*`, junk) is refused. */
+function requestPath(target: string | undefined): string {
+  if (target === undefined || !target.startsWith("/") || target.startsWith("//")) throw new HttpError(400, `request target: ${JSON.stringify((target ?? "").slice(0, 100))} is not a path`);
+  try {
+    return new URL(target, "http://dashboard").pathname;
+  } catch {
+    throw new HttpError(400, `request target: ${JSON.stringify(target.slice(0, 100))} is not a path`);
+  }
+}
+
+/** A percent-encoded path segment, decoded; bad encoding is refused naming `what`. */
+function decoded(segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `${what}: ${JSON.stringify(segment.slice(0, 100))} is not valid percent-encoding`);
+  }
 }
 
 /** A RunService handler's answer, its refusals as HTTP errors with the handler's own message. */
