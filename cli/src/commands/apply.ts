@@ -6,7 +6,7 @@ import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { InvalidArgument } from "@mnist/errors";
 import { GrpcStatusError, status, type Client } from "@mnist/grpc";
 import { fromNamedJson, RunService, RunSpecSchema, SchedulerSpecSchema, type RunSpec } from "@mnist/protocol";
-import { resolveRunSpec, resolveScheduler } from "@mnist/spec";
+import { maxSweepTrials, resolveRunSpec, resolveScheduler } from "@mnist/spec";
 import { parseAllDocuments } from "yaml";
 import type { Command } from "../command.js";
 import { serverFlag, withRunService } from "../cluster.js";
@@ -46,11 +46,18 @@ function runSpecOf(json: JsonValue, name: string, field: string, where: string):
 
 /** A Sweep's trials: the template with each combination of the parameters' values, in order. */
 function trials(template: JsonObject, parameters: JsonObject, name: string, where: string): RunSpec[] {
-  let combinations: JsonObject[] = [{}];
+  // Counted before anything is built: ten parameters of ten values would be 10^10 trials.
+  let count = 1;
   for (const [field, values] of Object.entries(parameters)) {
-    if (!Array.isArray(values) || values.length === 0) throw new UsageError(`mnistctl apply: ${where}: spec.parameters.${field} is ${JSON.stringify(values)}; a list of one or more values`);
-    combinations = combinations.flatMap((combination) => values.map((value) => ({ ...combination, [field]: value })));
+    if (!Array.isArray(values) || values.length === 0) throw new UsageError(`mnistctl apply: ${where}: spec.parameters.${field} is ${JSON.stringify(values).slice(0, 200)}; a list of one or more values`);
+    count *= values.length;
   }
+  if (count > maxSweepTrials) {
+    const lengths = Object.entries(parameters).map(([field, values]) => `${field} ${(values as unknown[]).length}`);
+    throw new UsageError(`mnistctl apply: ${where}: spec.parameters make ${count.toLocaleString("en-US")} trials (${lengths.join(" × ")}); a sweep has at most ${maxSweepTrials}`);
+  }
+  let combinations: JsonObject[] = [{}];
+  for (const [field, values] of Object.entries(parameters)) combinations = combinations.flatMap((combination) => (values as JsonValue[]).map((value) => ({ ...combination, [field]: value })));
   return combinations.map((combination, index) => runSpecOf({ ...template, ...combination }, `${name}-${index}`, `spec.template (trial ${index}: ${JSON.stringify(combination)})`, where));
 }
 

@@ -3,7 +3,7 @@ import { InvalidArgument } from "@mnist/errors";
 import { RunSpecSchema, RunState, SchedulerSpecSchema, type RunRecord, type RunSpec, type SweepRecord } from "@mnist/protocol";
 import type { Command } from "../command.js";
 import { serverFlag, stateName, withRunService } from "../cluster.js";
-import { isTerminal, resolveScheduler, runDefaults, schedulerByName, splitmix64 } from "@mnist/spec";
+import { isTerminal, maxSweepTrials, resolveScheduler, runDefaults, schedulerByName, splitmix64 } from "@mnist/spec";
 import { UsageError } from "../errors.js";
 import { FlagReader, parseFlags } from "../flags.js";
 import { resolveFlagsSpec, runSpecFromFlags, specFlags, specFlagsHelp } from "../spec-flags.js";
@@ -116,9 +116,15 @@ export const sweepCommand: Command = {
     const mbAxis = axis(reader, "mb", values.mb, true);
     const hidden = hiddenLayers(reader, values.hidden);
     const count = reader.integer("random", values.random);
-    if (count !== undefined && (count < 1 || count > 1000)) reader.fail("random", values.random!, "a whole number from 1 to 1000");
+    if (count !== undefined && (count < 1 || count > maxSweepTrials)) reader.fail("random", values.random!, `a whole number from 1 to ${maxSweepTrials}`);
     const ranges = [etaAxis, lambdaAxis].some((a) => a && "low" in a);
     if (ranges && count === undefined) throw new UsageError("mnistctl sweep: a range LOW:HIGH needs --random N");
+    if (count === undefined) {
+      // Counted before the grid is built: long lists multiply.
+      const lengths = [etaAxis, lambdaAxis, mbAxis].map((a) => (a && "values" in a ? a.values.length : 1));
+      const combinations = lengths.reduce((product, length) => product * length, hidden?.length ?? 1);
+      if (combinations > maxSweepTrials) throw new UsageError(`mnistctl sweep: ${combinations.toLocaleString("en-US")} runs is too many; at most ${maxSweepTrials}`);
+    }
     let points: Point[];
     if (count === undefined) points = grid(etaAxis, lambdaAxis, mbAxis, hidden);
     else {
@@ -130,7 +136,6 @@ export const sweepCommand: Command = {
         hidden: hidden?.[Math.floor(next() * hidden.length)],
       }));
     }
-    if (points.length > 1000) throw new UsageError(`mnistctl sweep: ${points.length} runs is too many; at most 1000`);
     // --eta, --lambda and --mb are the sweep's axes here, not single values of the common spec.
     const base = runSpecFromFlags(name, { ...values, eta: undefined, lambda: undefined, mb: undefined });
     const specs = points.map((point, index) => specAt(base, point, index));

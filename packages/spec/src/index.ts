@@ -51,6 +51,7 @@ export {
 export {
   ashaRungs,
   emptySweepState,
+  maxSweepTrials,
   percentile,
   resolveScheduler,
   schedule,

@@ -18,6 +18,9 @@ export interface SchedulerRules {
 
 export const schedulerDefaults = { gracePeriod: 1, reductionFactor: 3, minSamples: 3 } as const;
 
+/** The most trials one sweep may launch (LaunchSweep's limit, which the CLI checks before it builds them). */
+export const maxSweepTrials = 1_000;
+
 const schedulerNames: Record<Scheduler, SchedulerName | undefined> = {
   [Scheduler.UNSPECIFIED]: "none",
   [Scheduler.NONE]: "none",

@@ -2,7 +2,7 @@ import { clone, create } from "@bufbuild/protobuf";
 import { bind, GrpcStatusError, notFound, status, statusOf, type CallContext, type ServiceBinding, type ServiceImpl } from "@mnist/grpc";
 import { InvalidArgument, invalidArgument } from "@mnist/errors";
 import { Decision, NetworkChoice, RUN_ID_PATTERN, RunService, RunState, SchedulerSpecSchema, StoppingPolicySchema, type EpochProgress, type RunRecord, type RunSpec, type StoppingPolicy, type WatchRunResponse } from "@mnist/protocol";
-import { checkEta, checkRunId, isTerminal, runDefaults, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
+import { checkEta, checkRunId, isTerminal, maxSweepTrials, runDefaults, replayDecisions, resolveRunSpec, resolveScheduler, resolveStopping, type ResolvedRunSpec, type SpecLimits, type StoppingRules } from "@mnist/spec";
 import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
 import type { LiveProgress } from "./live-progress.js";
@@ -134,8 +134,6 @@ const defaultPageSize = 100;
 const maxPageSize = 1_000;
 const pageBytes = 2 * 1024 * 1024;
 
-/** The most trials one sweep may launch. */
-export const maxSweepTrials = 1_000;
 
 /** The public gRPC RunService, bound for the gRPC host. */
 export function runService(impl: RunServiceImpl): ServiceBinding {
