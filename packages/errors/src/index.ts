@@ -20,7 +20,9 @@ const quotedItems = 12;
 /** A value as messages quote it: strings JSON-quoted, long strings and arrays cut short with their length, bytes by their length. */
 export function formatValue(value: unknown): string {
   if (typeof value === "string") {
-    return value.length > quotedChars ? `${JSON.stringify(value.slice(0, quotedChars))}… (${value.length} characters)` : JSON.stringify(value);
+    // Format characters escaped too: a bidirectional override in a quoted value would reorder the message around it.
+    const quoted = (text: string) => JSON.stringify(text).replace(/[\p{Cf}\uFFFD]/gu, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    return value.length > quotedChars ? `${quoted(value.slice(0, quotedChars))}… (${value.length} characters)` : quoted(value);
   }
   if (typeof value === "bigint") return value.toString();
   if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;

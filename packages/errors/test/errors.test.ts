@@ -14,6 +14,8 @@ describe("one way to say what is wrong", () => {
 
   it("quotes a value, never a request's megabytes", () => {
     expect(formatValue("a:b")).toBe('"a:b"');
+    // What would reorder or hide part of the message is escaped: a right-to-left override, a zero-width space, a lone surrogate.
+    expect(formatValue("run-\u202Egnp.exe\u200B\uD800")).toBe('"run-\\u202egnp.exe\\u200b\\ud800"');
     expect(formatValue("x".repeat(3_000_000))).toBe(`${JSON.stringify("x".repeat(64))}… (3000000 characters)`);
     expect(formatValue([784, 30, 10])).toBe("[784,30,10]");
     expect(formatValue(Array.from({ length: 300_000 }, (_, i) => i))).toBe("[0,1,2,3,4,5,6,7,8,9,10,11,…] (300000 items)");

@@ -48,7 +48,8 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
   }
   // Health stays open for probes, as reflection does.
   server.addService(grpcServiceDefinition(Health), serviceHandlers(Health, health.impl(), options.onInternalError));
-  addReflection(server, protocolFiles);
+  const served = [...options.services.map(({ service }) => service.typeName), Health.typeName];
+  addReflection(server, protocolFiles, [...served, "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.address, serverCredentials(options.tls), (error, bound) => (error ? reject(error) : resolve(bound))),
   );

@@ -52,15 +52,18 @@ function refusingUndecodable(definition: ServiceDefinition, impl: UntypedService
   return [lenient, guarded];
 }
 
-/** Serves gRPC server reflection (v1 and v1alpha) for the given protobuf-es files and their imports, so grpcurl works. */
-export function addReflection(server: Server, files: readonly DescFile[]): void {
+/**
+ * Serves gRPC server reflection (v1 and v1alpha) for the given protobuf-es files and their imports,
+ * so grpcurl works, listing only `services` (their full names): the ones this server answers.
+ */
+export function addReflection(server: Server, files: readonly DescFile[], services: readonly string[]): void {
   const set = create(FileDescriptorSetSchema, { file: withDependencies(files).map((file) => file.proto) });
   const packageDefinition = loadFileDescriptorSetFromBuffer(Buffer.from(toBinary(FileDescriptorSetSchema, set)));
   // ReflectionService adds its services itself: its addService calls go through the guard above.
   const addService = server.addService.bind(server);
   server.addService = (definition, impl) => addService(...refusingUndecodable(definition, impl));
   try {
-    new ReflectionService(packageDefinition).addToServer(server);
+    new ReflectionService(packageDefinition, { services: [...services] }).addToServer(server);
   } finally {
     Reflect.deleteProperty(server, "addService");
   }

@@ -41,11 +41,17 @@ type WatchEvent = WatchRunResponse["event"];
  */
 const maxNameChars = 256;
 const maxReasonChars = 1_000;
-const controlCharacter = /\p{Cc}/u;
+/**
+ * Characters that would garble or spoof what a person reads: control characters, format characters
+ * (bidirectional overrides such as U+202E that reverse what follows, zero-width spaces and joiners
+ * that make two names look alike), lone surrogates (from JSON) and U+FFFD (what a lone surrogate or
+ * bad UTF-8 becomes on the wire: refused rather than stored as something the client did not send).
+ */
+const unreadable = /[\p{Cc}\p{Cf}\p{Cs}\uFFFD]/u;
 
 function checkText(field: string, value: string, maxChars: number): void {
-  if (value.length > maxChars || controlCharacter.test(value)) {
-    throw invalidArgument(field, value, `at most ${maxChars} characters, none of them control characters`);
+  if (value.length > maxChars || unreadable.test(value)) {
+    throw invalidArgument(field, value, `at most ${maxChars} characters, none of them control, format (bidirectional, zero-width) or replacement characters`);
   }
 }
 
