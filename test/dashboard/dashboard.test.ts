@@ -194,10 +194,26 @@ describe("the dashboard with AUTH_TOKEN", () => {
     const signedIn = await fetch(new URL("/api/session", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) });
     expect(signedIn.status).toBe(200);
     const cookie = signedIn.headers.get("set-cookie")!;
-    expect(cookie).toMatch(/^mnist_session=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict$/);
+    // A session that carries its own expiry (12 hours), signed with the token: never the token, never the same twice.
+    expect(cookie).toMatch(/^mnist_session=\d{13}\.[0-9a-f]{32}\.[0-9a-f]{64}; Path=\/; Max-Age=43200; HttpOnly; SameSite=Strict$/);
     expect(cookie).not.toContain(token);
-    expect((await fetch(new URL("/api/runs", url), { headers: { cookie: cookie.split(";")[0]! } })).status).toBe(200);
+    const expiresAt = Number(/=(\d{13})\./.exec(cookie)![1]);
+    expect(Math.abs(expiresAt - (Date.now() + 43_200_000))).toBeLessThan(60_000);
+    const again = (await fetch(new URL("/api/session", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) })).headers.get("set-cookie")!;
+    expect(again.split(";")[0]).not.toBe(cookie.split(";")[0]);
+    const session = { cookie: cookie.split(";")[0]! };
+    expect((await fetch(new URL("/api/runs", url), { headers: session })).status).toBe(200);
     expect((await fetch(new URL("/api/runs", url), { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    // Forged: another expiry under the same signature, an expired one, junk.
+    const [, expiry, rest] = /^mnist_session=(\d{13})(\..*)$/.exec(session.cookie)!;
+    for (const forged of [`mnist_session=${Number(expiry) + 1e9}${rest}`, `mnist_session=${Date.now() - 1000}${rest}`, "mnist_session=1.2.3"]) {
+      expect((await fetch(new URL("/api/runs", url), { headers: { cookie: forged } })).status, forged).toBe(401);
+    }
+    // Sign-out clears the cookie and ends the session, even for a copy of it.
+    const signedOut = await fetch(new URL("/api/session", url), { method: "DELETE", headers: session });
+    expect(signedOut.headers.get("set-cookie")).toBe("mnist_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    expect((await fetch(new URL("/api/runs", url), { headers: session })).status).toBe(401);
+    expect(((await (await fetch(new URL("/api/session", url), { headers: session })).json()) as { signedIn: boolean }).signedIn).toBe(false);
 
     // In the browser: the sign-in form, then the runs.
     const page = await browser.newPage();
@@ -207,6 +223,9 @@ describe("the dashboard with AUTH_TOKEN", () => {
     await page.click("form button");
     await page.waitForSelector("#connection.live", { timeout: 15_000 });
     await page.waitForSelector("#runs");
+    // And its sign-out button, back to the form.
+    await page.click("#sign-out");
+    await page.waitForSelector("#token");
     await page.close();
     expect(secured.evaluator.logs.some((line) => JSON.stringify(line).includes(token))).toBe(false);
   });

@@ -110,7 +110,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+async function request<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
   const response = await fetch(path, {
     method,
     headers: body === undefined ? {} : { "content-type": "application/json" },
@@ -125,6 +125,7 @@ async function request<T>(method: "GET" | "POST", path: string, body?: unknown):
 export const api = {
   session: () => request<{ auth: boolean; signedIn: boolean }>("GET", "/api/session"),
   signIn: (token: string) => request<{ signedIn: boolean }>("POST", "/api/session", { token }),
+  signOut: () => request<{ signedIn: boolean }>("DELETE", "/api/session"),
   run: (id: string) => request<RunDetail>("GET", `/api/runs/${encodeURIComponent(id)}`),
   stop: (id: string, reason: string) => request<RunDetail>("POST", `/api/runs/${encodeURIComponent(id)}/stop`, { reason }),
   setEta: (id: string, eta: number, reason: string) => request<RunDetail>("POST", `/api/runs/${encodeURIComponent(id)}/eta`, { eta, reason }),

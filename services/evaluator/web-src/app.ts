@@ -573,9 +573,18 @@ function connect(): void {
     status.className = "connection live";
   });
   events.addEventListener("error", () => {
-    // EventSource reconnects on its own; the next snapshot brings the page up to date.
+    // EventSource reconnects on its own; the next snapshot brings the page up to date. A session
+    // that has expired (or was signed out elsewhere) is asked for again instead.
     status.textContent = "reconnecting…";
     status.className = "connection down";
+    void api.session().then(
+      (session) => {
+        if (session.signedIn) return;
+        events.close();
+        signInPage();
+      },
+      () => undefined,
+    );
   });
   events.addEventListener("snapshot", (event) => {
     const snapshot = JSON.parse((event as MessageEvent<string>).data) as Snapshot;
@@ -629,6 +638,9 @@ function signInPage(): void {
 async function start(): Promise<void> {
   const session = await api.session();
   if (!session.signedIn) return signInPage();
+  const signOut = document.getElementById("sign-out")!;
+  signOut.hidden = !session.auth;
+  signOut.onclick = () => void api.signOut().finally(() => location.reload());
   connect();
   addEventListener("hashchange", route);
   route();

@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -13,6 +12,7 @@ import type { Logger } from "@mnist/runtime";
 import { actorHeader, type RunServiceImpl } from "../run-service.js";
 import type { DashboardFeed } from "./feed.js";
 import { hostAllowed, originAllowed } from "./hosts.js";
+import { issueSession, RevokedSessions, sameSecret, sessionLifetimeMs, verifySession, type Session } from "./sessions.js";
 import { runDetail } from "./views.js";
 
 export interface DashboardOptions {
@@ -96,28 +96,43 @@ const httpStatusOf: Partial<Record<number, number>> = {
 export async function serveDashboard(options: DashboardOptions): Promise<DashboardServer> {
   const { feed, logger } = options;
   const assets = staticAssets();
-  const session = options.token === undefined ? undefined : sessionValue(options.token);
+  const { token } = options;
+  const revoked = new RevokedSessions();
+  const secure = options.tls ? "; Secure" : "";
+
+  /** The request's session from its cookie, when it is valid now. */
+  const sessionOf = (request: IncomingMessage): Session | undefined => {
+    const cookie = cookies(request)[sessionCookie];
+    const session = token === undefined || cookie === undefined ? undefined : verifySession(token, cookie, Date.now());
+    return session && !revoked.has(session, Date.now()) ? session : undefined;
+  };
 
   const authorized = (request: IncomingMessage): boolean => {
-    if (session === undefined) return true;
+    if (token === undefined) return true;
     const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1];
-    if (bearer !== undefined) return sameSecret(sessionValue(bearer), session);
-    const cookie = cookies(request)[sessionCookie];
-    return cookie !== undefined && sameSecret(cookie, session);
+    if (bearer !== undefined) return sameSecret(bearer, token);
+    return sessionOf(request) !== undefined;
   };
 
   async function api(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const method = request.method ?? "GET";
     if (path === "/api/session") {
-      if (method === "GET") return json(response, 200, { auth: session !== undefined, signedIn: authorized(request) });
-      if (method !== "POST") throw new HttpError(405, `${method} ${path}: POST a token, or GET to ask whether one is needed`);
-      const { token } = await body(request);
-      if (typeof token !== "string" || token === "") throw new HttpError(400, "token: the AUTH_TOKEN of this cluster, as a string");
-      if (session === undefined) return json(response, 200, { auth: false, signedIn: true });
-      if (!sameSecret(sessionValue(token), session)) throw new HttpError(401, "token: not this cluster's AUTH_TOKEN");
-      const secure = options.tls ? "; Secure" : "";
-      response.setHeader("set-cookie", `${sessionCookie}=${session}; Path=/; HttpOnly; SameSite=Strict${secure}`);
-      return json(response, 200, { auth: true, signedIn: true });
+      if (method === "GET") return json(response, 200, { auth: token !== undefined, signedIn: authorized(request), expiresAt: sessionOf(request)?.expiresAt });
+      if (method === "DELETE") {
+        // Sign-out: the cookie goes from the browser, and the session is refused even if it was copied.
+        const session = sessionOf(request);
+        if (session) revoked.revoke(session);
+        response.setHeader("set-cookie", `${sessionCookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${secure}`);
+        return json(response, 200, { auth: token !== undefined, signedIn: false });
+      }
+      if (method !== "POST") throw new HttpError(405, `${method} ${path}: POST a token to sign in, DELETE to sign out, or GET to ask whether one is needed`);
+      const { token: given } = await body(request);
+      if (typeof given !== "string" || given === "") throw new HttpError(400, "token: the AUTH_TOKEN of this cluster, as a string");
+      if (token === undefined) return json(response, 200, { auth: false, signedIn: true });
+      if (!sameSecret(given, token)) throw new HttpError(401, "token: not this cluster's AUTH_TOKEN");
+      const session = issueSession(token, Date.now());
+      response.setHeader("set-cookie", `${sessionCookie}=${session.value}; Path=/; Max-Age=${Math.floor(sessionLifetimeMs / 1000)}; HttpOnly; SameSite=Strict${secure}`);
+      return json(response, 200, { auth: true, signedIn: true, expiresAt: session.expiresAt });
     }
     if (!authorized(request)) throw new HttpError(401, "sign in with this cluster's AUTH_TOKEN (POST /api/session), or send authorization: Bearer <token>");
     if (path === "/api/events" && method === "GET") return feed.subscribe(response);
@@ -168,6 +183,8 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     for (const [name, value] of Object.entries(securityHeaders)) response.setHeader(name, value);
+    // Browsers that once reached the dashboard over TLS never try it in plaintext again.
+    if (options.tls) response.setHeader("strict-transport-security", "max-age=31536000");
     // Whatever a client sends ends here: an answer, never an exception out of the handler.
     serve(request, response).catch((error: unknown) => {
       if (error instanceof HttpError) return json(response, error.status, { error: error.message });
@@ -296,13 +313,3 @@ function cookies(request: IncomingMessage): Record<string, string> {
   return found;
 }
 
-/** The session cookie: derived from the token, so the token itself never sits in a browser. */
-function sessionValue(token: string): string {
-  return createHmac("sha256", token).update("mnist-pipeline dashboard session").digest("hex");
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
