@@ -83,15 +83,23 @@ const faults: Record<string, Fault> = {
   },
   "pause the trainer past its heartbeat TTL": async (c, runId) => {
     const { trainer: victim, generation } = await placement(c, runId);
+    const stoppedAt = new Date().toISOString();
     victim.child.kill("SIGSTOP");
     await pause(8_000);
     const resumedAt = victim.logs.length;
+    const wokenAt = new Date().toISOString();
     victim.child.kill("SIGCONT");
     await loggedAfter(victim, resumedAt, standDown);
     await pause(1_000);
     // Once awake, the stale trainer stored no checkpoint of the run under the placement it had lost.
-    // (Under its new name it may be given the run again: a new placement, a new generation.)
-    expect(victim.logs.slice(resumedAt).filter((line) => line.msg === "epoch trained" && line.run === runId && line.generation === generation)).toEqual([]);
+    // (Under its new name it may be given the run again: a new placement, a new generation.) Judged
+    // by each line's own time: pino writes asynchronously, so a line of just before the pause can
+    // reach the test only after it.
+    const awake = victim.logs.filter((line) => String(line.time) >= wokenAt);
+    const late = victim.logs.slice(resumedAt).filter((line) => String(line.time) < stoppedAt);
+    if (late.length > 0) console.log(`lines of before the pause that arrived after it (stopped ${stoppedAt}, woken ${wokenAt}): ${JSON.stringify(late)}`);
+    const stale = awake.filter((line) => line.msg === "epoch trained" && line.run === runId && line.generation === generation);
+    expect(stale, `stopped ${stoppedAt}, woken ${wokenAt}; its lines since: ${JSON.stringify(victim.logs.filter((line) => String(line.time) >= stoppedAt))}`).toEqual([]);
   },
 };
 
