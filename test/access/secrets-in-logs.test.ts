@@ -8,7 +8,7 @@ import { repoRoot, runNode } from "../harness/services.js";
 
 // One cluster with every access setting at once — bearer token, gRPC TLS, NATS user/password over
 // TLS — at debug level; then every line any process wrote is searched for every secret.
-const authToken = "at-7c0d5e2b9f14a6e3";
+const authToken = "at-7c0d5e2b9f14a6e3-5b1e9c0d7a2f";
 const natsUser = "pipeline";
 const natsPassword = "np-2f8a61c4d0e97b35";
 

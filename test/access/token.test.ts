@@ -5,7 +5,7 @@ import { startCluster, type Cluster } from "../harness/cluster.js";
 import { runNode } from "../harness/services.js";
 
 // Bearer token: AUTH_TOKEN on every service; RunService and TrainerService refuse calls without it, health stays open.
-const token = "tok-3f9c1a77e2b54d0c9e1f";
+const token = "tok-3f9c1a77e2b54d0c9e1f-8d2b6a0e4c71";
 const wrong = "wrong-token-8d2e6b1c44af";
 const quickRun = ["run", "--sizes", "784,10,10", "--train-limit", "1000", "--epochs", "2", "--augment", "none", "--follow", "--json"];
 
@@ -89,5 +89,45 @@ describe("AUTH_TOKEN", () => {
     const last = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
     expect(last).toMatchObject({ msg: "run finished", state: "finished", epochs: 2 });
     for (const service of [cluster.evaluator, ...cluster.trainers]) expect(JSON.stringify(service.logs)).not.toContain(token);
+  });
+
+  // Last: it leaves this machine's address waiting on the evaluator.
+  it("logs each refused token with the address and never the value, and makes an address that keeps failing wait, the right token too", async () => {
+    const other = createClient(RunService, cluster.server, { token: wrong });
+    const right = createClient(RunService, cluster.server, { token });
+    try {
+      let code: status | undefined;
+      // A few failures are free (this file made some already); then the address waits, right token or not.
+      for (let attempt = 0; attempt < 10 && code !== status.RESOURCE_EXHAUSTED; attempt++) code = (await refusal(() => other.listRuns({}))).code;
+      expect(code).toBe(status.RESOURCE_EXHAUSTED);
+      const waiting = await refusal(() => right.listRuns({}));
+      expect(waiting.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(waiting.message).toMatch(/^too many failed sign-ins from 127\.0\.0\.1: try again in \d+ s$/);
+      const refused = cluster.evaluator.logs.filter((line) => line.msg === "rejected" && line.source === "grpc-auth");
+      expect(refused.map((line) => line.reason)).toContain("invalid-token");
+      expect(refused.map((line) => line.reason)).toContain("too-many-failures");
+      expect(refused.every((line) => line.address === "127.0.0.1")).toBe(true);
+      expect(JSON.stringify(cluster.evaluator.logs)).not.toContain(wrong);
+      // The wait ends.
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * Number(/in (\d+) s/.exec(waiting.message)![1])));
+      await expect(right.listRuns({})).resolves.toBeDefined();
+    } finally {
+      other.close();
+      right.close();
+    }
+  });
+});
+
+describe("AUTH_TOKEN at start-up", () => {
+  it("a service refuses a token shorter than 32 characters, and the shipped placeholder, in one line naming the variable", async () => {
+    for (const [value, allowed] of [
+      ["short-token-123", "at least 32 characters"],
+      ["change-me", "a secret of your own, not the placeholder the deployment files ship"],
+    ]) {
+      const started = await runNode("services/trainer/dist/main.js", [], { AUTH_TOKEN: value!, NATS_URL: cluster.nats.url, GRPC_PORT: "0" });
+      expect(started.code).toBe(2);
+      expect(started.stderr.trim().split("\n")).toEqual([`configuration error: AUTH_TOKEN="(secret)" is invalid: ${allowed} (e.g. the output of openssl rand -hex 32)`]);
+      expect(started.stderr + started.stdout).not.toContain(value);
+    }
   });
 });

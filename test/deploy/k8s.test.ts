@@ -8,6 +8,9 @@ import { containerEnv, find, selects, targetContainerPort, workloads, type Conta
 import { parseYamlDocuments, quantity, renderKustomize, repoRoot, strictFieldProblems, validateSchema, type K8sObject } from "./manifests.js";
 import { checkServiceEnv, entrypointCommands, entrypointProblem, isServiceName, runEntrypoint, serviceNames, type ServiceName } from "./services.js";
 
+/** The Secrets' placeholders replaced with tokens of one's own, as deploy/k8s/README.md says to before deploying. */
+const withSecretsReplaced = (env: Record<string, string>): Record<string, string> => ({ ...env, NATS_TOKEN: "n".repeat(64), AUTH_TOKEN: "t".repeat(64) });
+
 const k8sDir = join(repoRoot, "deploy/k8s");
 const image = "mnist-pipeline";
 
@@ -155,8 +158,17 @@ describe("deploy/k8s agrees with the services", () => {
   it("sets only variables each service reads, every value valid, and what a cluster needs (NATS address and token, the trainer's pod IP)", () => {
     const objects = rendered();
     for (const { workload, container, service } of pipelineContainers(objects)) {
-      const { env, problems } = containerEnv(container, objects);
+      const { env: shipped, problems } = containerEnv(container, objects);
       expect(problems).toEqual([]);
+      // The Secrets ship placeholders: a service given them refuses to start, naming the variable.
+      expect(checkServiceEnv(service, shipped).problems).toEqual([
+        `${service}: NATS_TOKEN="(secret)" is invalid: a secret of your own, not the placeholder the deployment files ship (e.g. the output of openssl rand -hex 32)`,
+      ]);
+      expect(checkServiceEnv(service, { ...shipped, NATS_TOKEN: "a".repeat(64) }).problems).toEqual([
+        `${service}: AUTH_TOKEN="(secret)" is invalid: a secret of your own, not the placeholder the deployment files ship (e.g. the output of openssl rand -hex 32)`,
+      ]);
+      // Replaced as the README says, every value is valid.
+      const env = withSecretsReplaced(shipped);
       const checked = checkServiceEnv(service, env);
       expect(checked.problems).toEqual([]);
       // Defaults that are wrong in a cluster: 127.0.0.1 for NATS, no token, the pod's host name for the trainer.
@@ -184,7 +196,7 @@ describe("deploy/k8s agrees with the services", () => {
   it("container ports, probes and Services use each service's gRPC port (and the evaluator's dashboard port), and NATS_URL reaches the NATS Service", () => {
     const objects = rendered();
     for (const { workload, container, service } of pipelineContainers(objects)) {
-      const { config } = checkServiceEnv(service, containerEnv(container, objects).env);
+      const { config } = checkServiceEnv(service, withSecretsReplaced(containerEnv(container, objects).env));
       const port = config!.GRPC_PORT;
       const dashboard = service === "evaluator" ? [{ name: "dashboard", containerPort: Number(config!.DASHBOARD_PORT) }] : [];
       expect(container.ports, `${service}: ports`).toEqual([{ name: "grpc", containerPort: port }, { name: "metrics", containerPort: config!.METRICS_PORT }, ...dashboard]);
@@ -307,7 +319,7 @@ describe("deploy/k8s agrees with the services", () => {
   it("gives every pod time for its graceful stop: terminationGracePeriodSeconds covers SHUTDOWN_GRACE_MS, by at most 10 s", () => {
     const objects = rendered();
     for (const { workload, container, service } of pipelineContainers(objects)) {
-      const { config } = checkServiceEnv(service, containerEnv(container, objects).env);
+      const { config } = checkServiceEnv(service, withSecretsReplaced(containerEnv(container, objects).env));
       const graceMs = (workload.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000;
       expect(graceMs, `${service}: terminationGracePeriodSeconds vs SHUTDOWN_GRACE_MS ${config!.SHUTDOWN_GRACE_MS}`).toBeGreaterThan(config!.SHUTDOWN_GRACE_MS);
       expect(graceMs).toBeLessThanOrEqual(config!.SHUTDOWN_GRACE_MS + 10_000);

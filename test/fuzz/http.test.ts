@@ -151,6 +151,11 @@ describe("the dashboard's HTTP server under hostile requests", () => {
     const after = await rss();
     console.log(`HTTP fuzz seed ${seed}: ${[...statuses].map(([status, count]) => `${status} ${count}`).join(", ")}; evaluator RSS ${(before.evaluator! / 2 ** 20).toFixed(1)} → ${(after.evaluator! / 2 ** 20).toFixed(1)} MB`);
     expect(violations.slice(0, 10)).toEqual([]);
+    // Wrong tokens from one address: past the first few, it waits (429), and each refusal is logged with the address only.
+    expect(statuses.get("429") ?? 0).toBeGreaterThan(0);
+    const refused = evaluator.logs.filter((line) => line.msg === "rejected" && line.source === "dashboard-auth");
+    expect(new Set(refused.map((line) => line.reason))).toEqual(new Set(["invalid-token", "too-many-failures"]));
+    expect(new Set(refused.map((line) => line.address))).toEqual(new Set(["127.0.0.1"]));
     // Most junk is answered (a server may close on what is not HTTP at all, and on a body that never comes).
     expect((statuses.get("closed") ?? 0) / (warmUp + requests)).toBeLessThan(0.5);
     expect(evaluator.child.exitCode).toBeNull();

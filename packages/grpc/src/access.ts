@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { credentials, ServerCredentials, type ChannelCredentials, type Metadata } from "@grpc/grpc-js";
 import { GrpcStatusError, status } from "./errors.js";
+import type { Authorize } from "./handlers.js";
+import { FailedSignIns, hostOfPeer } from "./sign-ins.js";
 
 /** PEM contents (not paths) for a TLS server: its certificate chain and key; with `ca`, clients must present a certificate it signed (mutual TLS). */
 export interface ServerTls {
@@ -56,18 +58,38 @@ export function channelCredentials(tls: ClientTls | undefined): ChannelCredentia
 
 const digest = (value: string | Buffer) => createHash("sha256").update(value).digest();
 
+export interface TokenCheckOptions {
+  /** Failed attempts by address, shared with the process's other doors; an address past its free failures is refused unread. */
+  signIns?: FailedSignIns;
+  /** Each refused call: where from and why (never the value presented). */
+  onRefused?: (peer: string, reason: "missing-token" | "invalid-token" | "too-many-failures") => void;
+}
+
 /**
  * A check of the `authorization: Bearer <token>` metadata, in constant time (both sides hashed
  * to SHA-256 first, so the comparison never depends on the lengths). Throws UNAUTHENTICATED
- * without echoing what was presented.
+ * without echoing what was presented; RESOURCE_EXHAUSTED, without looking at the token, for an
+ * address that has failed too often of late.
  */
-export function bearerTokenCheck(token: string): (metadata: Metadata) => void {
+export function bearerTokenCheck(token: string, { signIns = new FailedSignIns(), onRefused = () => undefined }: TokenCheckOptions = {}): Authorize {
   const expected = digest(token);
-  return (metadata) => {
+  return (metadata, peer) => {
+    const waitMs = signIns.waitMs(peer);
+    if (waitMs > 0) {
+      onRefused(peer, "too-many-failures");
+      throw new GrpcStatusError(status.RESOURCE_EXHAUSTED, `too many failed sign-ins from ${hostOfPeer(peer)}: try again in ${Math.ceil(waitMs / 1000)} s`);
+    }
     const values = metadata.get("authorization");
     const presented = values.length === 1 ? String(values[0]) : "";
     const match = /^Bearer (.+)$/i.exec(presented);
-    if (!match) throw new GrpcStatusError(status.UNAUTHENTICATED, "missing bearer token: send metadata authorization: Bearer <token>");
-    if (!timingSafeEqual(digest(match[1]!), expected)) throw new GrpcStatusError(status.UNAUTHENTICATED, "invalid bearer token");
+    if (!match) {
+      onRefused(peer, "missing-token");
+      throw new GrpcStatusError(status.UNAUTHENTICATED, "missing bearer token: send metadata authorization: Bearer <token>");
+    }
+    if (!timingSafeEqual(digest(match[1]!), expected)) {
+      signIns.failed(peer);
+      onRefused(peer, "invalid-token");
+      throw new GrpcStatusError(status.UNAUTHENTICATED, "invalid bearer token");
+    }
   };
 }

@@ -53,8 +53,8 @@ export type ServiceImpl<S extends DescService> = {
 /** Called with every error that has no status of its own (see statusOf), before the client sees INTERNAL. */
 export type InternalErrorHook = (error: unknown, method: DescMethod) => void;
 
-/** Called with every call's metadata before its handler; throws a GrpcStatusError (UNAUTHENTICATED) to refuse the call. */
-export type Authorize = (metadata: Metadata) => void;
+/** Called with every call's metadata and peer before its handler; throws a GrpcStatusError (UNAUTHENTICATED) to refuse the call. */
+export type Authorize = (metadata: Metadata, peer: string) => void;
 
 const allowAll: Authorize = () => undefined;
 
@@ -81,7 +81,7 @@ function unary(method: DescMethod, handler: UnaryHandler<never>, onInternalError
   return (call, callback) => {
     Promise.resolve()
       .then(() => {
-        authorize(call.metadata);
+        authorize(call.metadata, call.getPeer());
         return handler(requestOf(call.request), contextOf(call));
       })
       .then(
@@ -101,7 +101,7 @@ function serverStreaming(
     const context = contextOf(call);
     void (async () => {
       try {
-        authorize(call.metadata);
+        authorize(call.metadata, call.getPeer());
         for await (const response of handler(requestOf(call.request), context)) {
           if (context.signal.aborted) return;
           if (!call.write(response)) await new Promise((resolve) => call.once("drain", resolve));

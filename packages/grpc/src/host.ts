@@ -1,7 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Server } from "@grpc/grpc-js";
 import { Health, protocolFiles } from "@mnist/protocol";
-import { bearerTokenCheck, serverCredentials, type ServerTls } from "./access.js";
+import { bearerTokenCheck, serverCredentials, type ServerTls, type TokenCheckOptions } from "./access.js";
 import { grpcServiceDefinition } from "./descriptors.js";
 import { serviceHandlers, type InternalErrorHook, type ServiceImpl } from "./handlers.js";
 import { HealthStatus, ServingStatus } from "./health.js";
@@ -26,6 +26,8 @@ export interface GrpcHostOptions {
   tls?: ServerTls;
   /** Every call of `services` (not health, not reflection) must carry `authorization: Bearer <token>`. */
   token?: string;
+  /** How refused tokens are counted and reported (with `token`). */
+  tokenCheck?: TokenCheckOptions;
 }
 
 export interface GrpcHost {
@@ -42,7 +44,7 @@ export interface GrpcHost {
 export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost> {
   const server = new Server();
   const health = new HealthStatus(options.services.map(({ service }) => service.typeName));
-  const authorize = options.token === undefined ? undefined : bearerTokenCheck(options.token);
+  const authorize = options.token === undefined ? undefined : bearerTokenCheck(options.token, options.tokenCheck);
   for (const { service, impl } of options.services) {
     server.addService(grpcServiceDefinition(service), serviceHandlers(service, impl, options.onInternalError, authorize));
   }

@@ -1,4 +1,5 @@
-export { bearerTokenCheck, channelCredentials, serverCredentials, type ClientAccess, type ClientTls, type ServerTls } from "./access.js";
+export { bearerTokenCheck, channelCredentials, serverCredentials, type ClientAccess, type ClientTls, type ServerTls, type TokenCheckOptions } from "./access.js";
+export { FailedSignIns, hostOfPeer, signInDefaults, type SignInPolicy } from "./sign-ins.js";
 export { createClient, type CallOptions, type Client } from "./client.js";
 export { grpcServiceDefinition, methodPath } from "./descriptors.js";
 export { GrpcStatusError, isPermanent, notFound, status, statusOf } from "./errors.js";

@@ -24,13 +24,29 @@ function required<T>(parse: (raw: string) => T | undefined, allowed: string, fal
   };
 }
 
+/** Values the deployment files ship for secrets to be replaced (deploy/k8s/kustomization.yaml). */
+const placeholderSecrets = ["change-me"];
+
 export const env = {
   string(options: { default?: string } = {}): Variable<string> {
     return required((raw) => raw, "any text", options.default);
   },
-  /** An optional secret (a token, a password): never echoed back. */
-  secret(): Variable<string | undefined> {
-    return { secret: true, parse: (raw) => (raw === undefined || raw === "" ? undefined : raw) };
+  /**
+   * An optional secret (a token, a password): never echoed back. Refused: the placeholder the
+   * deployment files ship, and with `minChars` one shorter than that (a short token falls to
+   * guessing in seconds).
+   */
+  secret(options: { minChars?: number } = {}): Variable<string | undefined> {
+    const advice = "e.g. the output of openssl rand -hex 32";
+    return {
+      secret: true,
+      parse(raw, name) {
+        if (raw === undefined || raw === "") return undefined;
+        if (placeholderSecrets.includes(raw.trim())) throw new ConfigError(name, raw, `a secret of your own, not the placeholder the deployment files ship (${advice})`);
+        if (options.minChars !== undefined && raw.length < options.minChars) throw new ConfigError(name, raw, `at least ${options.minChars} characters (${advice})`);
+        return raw;
+      },
+    };
   },
   integer(options: { min: number; max: number; default?: number }): Variable<number> {
     const allowed = `an integer from ${options.min} to ${options.max}`;

@@ -7,3 +7,4 @@ export { commonSpec, runService, type CommonConfig, type RunningService, type Se
 export { exitOnSignal } from "./shutdown.js";
 export { Rejections, type RejectionsOptions } from "./rejections.js";
 export { Counter, createMetrics, Gauge, Histogram, Registry, serveMetrics, type MetricsServer } from "./metrics.js";
+export { boundHttpServer } from "./http-limits.js";

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { boundHttpServer } from "./http-limits.js";
 import type { Logger } from "./logger.js";
 
 export { Counter, Gauge, Histogram, Registry };
@@ -37,6 +38,8 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       },
     );
   });
+  // Scrapers and people: a few at a time.
+  boundHttpServer(server, 64);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());

@@ -1,10 +1,11 @@
-import { bind, startGrpcHost, ServingStatus, type ClientAccess, type ServiceBinding } from "@mnist/grpc";
+import { bind, FailedSignIns, hostOfPeer, startGrpcHost, ServingStatus, type ClientAccess, type ServiceBinding } from "@mnist/grpc";
 import type { NatsConnection } from "nats";
 import { accessSpec, checkAccess, grpcClientAccess, grpcServerTls, type AccessConfig } from "./access.js";
 import { env, loadConfigOrExit, type EnvSpec } from "./config.js";
 import { createLogger, logLevels, type Logger } from "./logger.js";
 import { createMetrics, serveMetrics, type Registry } from "./metrics.js";
 import { connectNats } from "./nats.js";
+import { Rejections } from "./rejections.js";
 import { exitOnSignal } from "./shutdown.js";
 
 /** Variables every service reads. */
@@ -39,6 +40,10 @@ export interface ServiceContext<C> {
   grpcAccess: ClientAccess;
   /** The service's Prometheus registry (served when METRICS_PORT is set): register its metrics here. */
   metrics: Registry;
+  /** What the service refuses from outside, counted and logged within a budget (refused tokens among them). */
+  rejections: Rejections;
+  /** Failed sign-ins by address, for every door a token comes in by (gRPC, the evaluator's dashboard). */
+  signIns: FailedSignIns;
 }
 
 export interface RunningService {
@@ -82,12 +87,16 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
     process.exit(1);
   });
   const metrics = createMetrics(options.name);
-  const running = await options.start({ config, logger, nats, grpcAccess: grpcClientAccess(config), metrics });
+  const rejections = new Rejections(logger).start();
+  const signIns = new FailedSignIns();
+  const running = await options.start({ config, logger, nats, grpcAccess: grpcClientAccess(config), metrics, rejections, signIns });
   const tls = grpcServerTls(config);
   const grpc = await startGrpcHost({
     address: `${config.GRPC_HOST}:${config.GRPC_PORT}`,
     tls,
     token: config.AUTH_TOKEN,
+    // The address only: never what was presented.
+    tokenCheck: { signIns, onRefused: (peer, reason) => rejections.reject("grpc-auth", reason, { address: hostOfPeer(peer) }) },
     services: running.services,
     onInternalError: (error, method) => logger.error({ err: error, method: method.name }, "gRPC handler failed"),
   });
@@ -99,6 +108,7 @@ export async function runService<C>(options: ServiceOptions<C>): Promise<void> {
       await running.stop?.();
       await nats.drain();
       await metricsServer?.close();
+      rejections.stop();
     },
     config.SHUTDOWN_GRACE_MS,
   );

@@ -22,7 +22,7 @@ describe("access configuration", () => {
   });
 
   it("TLS: the services dial each other trusting the certificate itself; mutual TLS: the CA, presenting their own", () => {
-    expect(grpcClientAccess(load({ GRPC_TLS_CERT: cert, GRPC_TLS_KEY: key, AUTH_TOKEN: "t" }))).toEqual({ tls: { ca: Buffer.from(readText(cert)) }, token: "t" });
+    expect(grpcClientAccess(load({ GRPC_TLS_CERT: cert, GRPC_TLS_KEY: key, AUTH_TOKEN: "t".repeat(32) }))).toEqual({ tls: { ca: Buffer.from(readText(cert)) }, token: "t".repeat(32) });
     const mutual = load({ GRPC_TLS_CERT: cert, GRPC_TLS_KEY: key, GRPC_TLS_CA: ca });
     expect(grpcServerTls(mutual)).toEqual({ cert: Buffer.from(readText(cert)), key: Buffer.from(readText(key)), ca: Buffer.from(readText(ca)) });
     expect(grpcClientAccess(mutual)).toEqual({ tls: { ca: Buffer.from(readText(ca)), cert: Buffer.from(readText(cert)), key: Buffer.from(readText(key)) } });

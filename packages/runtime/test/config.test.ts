@@ -30,6 +30,15 @@ describe("environment configuration", () => {
     expect(() => loadConfig(spec, source)).toThrow(message);
   });
 
+  it("refuses a secret that is the shipped placeholder, and a token too short to resist guessing, never saying the value", () => {
+    const tokens = { RUNS: env.integer({ min: 1, max: 8 }), TOKEN: env.secret(), AUTH: env.secret({ minChars: 32 }) };
+    expect(() => loadConfig(tokens, { RUNS: "1", TOKEN: "change-me" })).toThrow(
+      'TOKEN="(secret)" is invalid: a secret of your own, not the placeholder the deployment files ship (e.g. the output of openssl rand -hex 32)',
+    );
+    expect(() => loadConfig(tokens, { RUNS: "1", AUTH: "1234" })).toThrow('AUTH="(secret)" is invalid: at least 32 characters (e.g. the output of openssl rand -hex 32)');
+    expect(loadConfig(tokens, { RUNS: "1", AUTH: "x".repeat(32) }).AUTH).toBe("x".repeat(32));
+  });
+
   it("reads a secret from the file <NAME>_FILE names (a mounted Docker or Kubernetes secret)", () => {
     const dir = mkdtempSync(join(tmpdir(), "mnist-config-"));
     try {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { consumeCheckpoints, followProgress, ReplicaStatsView, TrainerView, watchProgress } from "@mnist/cluster";
 import { loadMnist } from "@mnist/core";
-import { grpcServerTls, Rejections, runService } from "@mnist/runtime";
+import { grpcServerTls, runService } from "@mnist/runtime";
 import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
 import { DashboardFeed } from "./dashboard/feed.js";
@@ -19,9 +19,8 @@ await runService({
   name: "evaluator",
   defaultGrpcPort: evaluatorGrpcPort,
   env: evaluatorEnv,
-  start: async ({ config, logger, nats, grpcAccess, metrics: registry }) => {
+  start: async ({ config, logger, nats, grpcAccess, metrics: registry, rejections, signIns }) => {
     const mnist = loadMnist(config.EVALUATOR_DATA_DIR === undefined ? {} : { dataDir: config.EVALUATOR_DATA_DIR });
-    const rejections = new Rejections(logger).start();
     // Any change of a run or a trainer, by anyone (a launch, a stop, another evaluator, a trainer
     // coming or going), starts a placement pass; the periodic tick catches heartbeats that expire.
     let placement: Placement | undefined;
@@ -76,7 +75,7 @@ await runService({
     const dashboard: DashboardServer | undefined =
       config.DASHBOARD_PORT === 0
         ? undefined
-        : await serveDashboard({ host: config.GRPC_HOST, port: config.DASHBOARD_PORT, tls: grpcServerTls(config), token: config.AUTH_TOKEN, logger, feed, runService: runs, hosts: config.DASHBOARD_HOSTS });
+        : await serveDashboard({ host: config.GRPC_HOST, port: config.DASHBOARD_PORT, tls: grpcServerTls(config), token: config.AUTH_TOKEN, logger, feed, runService: runs, hosts: config.DASHBOARD_HOSTS, signIns, rejections });
     return {
       services: [runServiceBinding(runs)],
       ready: { dashboard: dashboard?.url ?? "off" },
@@ -88,7 +87,6 @@ await runService({
         await placement!.stop();
         await Promise.all([consumer, store.close(), trainers!.stop()]);
         clients.close();
-        rejections.stop();
       },
     };
   },

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { setBlasThreads } from "@mnist/core";
-import { Rejections, runService } from "@mnist/runtime";
+import { runService } from "@mnist/runtime";
 import { trainerEnv, trainerGrpcPort } from "./config.js";
 import { trainerMetrics } from "./metrics.js";
 import { RunManager } from "./run-manager.js";
@@ -11,9 +11,8 @@ await runService({
   name: "trainer",
   defaultGrpcPort: trainerGrpcPort,
   env: trainerEnv,
-  start: async ({ config, logger, nats, metrics }) => {
+  start: async ({ config, logger, nats, metrics, rejections }) => {
     setBlasThreads(config.TRAINER_BLAS_THREADS);
-    const rejections = new Rejections(logger).start();
     const manager: RunManager = new RunManager(nats, logger.child({ trainer: config.TRAINER_ID }), {
       trainerId: config.TRAINER_ID,
       maxRuns: config.TRAINER_MAX_RUNS,
@@ -32,7 +31,6 @@ await runService({
       },
       stop: async () => {
         await manager.stopAll("trainer shutting down");
-        rejections.stop();
       },
     };
   },

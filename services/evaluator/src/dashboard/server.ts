@@ -6,9 +6,9 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
-import { localCallContext, status, statusOf, type ServerTls } from "@mnist/grpc";
+import { FailedSignIns, localCallContext, status, statusOf, type ServerTls } from "@mnist/grpc";
 import { GetRunRequestSchema, RunRecordSchema, StopRunRequestSchema, UpdateRunRequestSchema } from "@mnist/protocol";
-import type { Logger } from "@mnist/runtime";
+import { boundHttpServer, type Logger, type Rejections } from "@mnist/runtime";
 import { actorHeader, type RunServiceImpl } from "../run-service.js";
 import type { DashboardFeed } from "./feed.js";
 import { hostAllowed, originAllowed } from "./hosts.js";
@@ -28,6 +28,10 @@ export interface DashboardOptions {
   runService: RunServiceImpl;
   /** DASHBOARD_HOSTS: DNS names the dashboard answers to besides IP addresses and localhost. */
   hosts?: readonly string[];
+  /** Failed sign-ins by address, shared with gRPC: an address past its free failures waits. */
+  signIns?: FailedSignIns;
+  /** Refused tokens are counted and logged here (the address, never the value). */
+  rejections?: Rejections;
 }
 
 export interface DashboardServer {
@@ -97,7 +101,21 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
   const { feed, logger } = options;
   const assets = staticAssets();
   const { token } = options;
+  const signIns = options.signIns ?? new FailedSignIns();
   const revoked = new RevokedSessions();
+  /** A token presented (signing in, or as a bearer token): refused unread while its address must wait, and counted when wrong. */
+  const checkToken = (request: IncomingMessage, given: string): boolean => {
+    const peer = request.socket.remoteAddress ?? "?";
+    const waitMs = signIns.waitMs(peer);
+    if (waitMs > 0) {
+      options.rejections?.reject("dashboard-auth", "too-many-failures", { address: peer });
+      throw new HttpError(429, `too many failed sign-ins from ${peer}: try again in ${Math.ceil(waitMs / 1000)} s`);
+    }
+    if (token !== undefined && sameSecret(given, token)) return true;
+    signIns.failed(peer);
+    options.rejections?.reject("dashboard-auth", "invalid-token", { address: peer });
+    return false;
+  };
   const secure = options.tls ? "; Secure" : "";
 
   /** The request's session from its cookie, when it is valid now. */
@@ -110,7 +128,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
   const authorized = (request: IncomingMessage): boolean => {
     if (token === undefined) return true;
     const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1];
-    if (bearer !== undefined) return sameSecret(bearer, token);
+    if (bearer !== undefined) return checkToken(request, bearer);
     return sessionOf(request) !== undefined;
   };
 
@@ -129,7 +147,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
       const { token: given } = await body(request);
       if (typeof given !== "string" || given === "") throw new HttpError(400, "token: the AUTH_TOKEN of this cluster, as a string");
       if (token === undefined) return json(response, 200, { auth: false, signedIn: true });
-      if (!sameSecret(given, token)) throw new HttpError(401, "token: not this cluster's AUTH_TOKEN");
+      if (!checkToken(request, given)) throw new HttpError(401, "token: not this cluster's AUTH_TOKEN");
       const session = issueSession(token, Date.now());
       response.setHeader("set-cookie", `${sessionCookie}=${session.value}; Path=/; Max-Age=${Math.floor(sessionLifetimeMs / 1000)}; HttpOnly; SameSite=Strict${secure}`);
       return json(response, 200, { auth: true, signedIn: true, expiresAt: session.expiresAt });
@@ -196,11 +214,8 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
   const server: Server = options.tls
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
     : createHttpServer(handler);
-  // Bounds on what a client can hold: connections (each watch of the page is one), and the time a
-  // request's headers and body may take to arrive (a client that stops mid-request is cut off).
-  server.maxConnections = maxConnections;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // Each open page holds one connection for its live feed.
+  boundHttpServer(server, maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
