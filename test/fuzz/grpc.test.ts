@@ -435,8 +435,8 @@ describe("RunService (the evaluator) refuses hostile requests with a status that
       const spec = [...toBinary(RunSpecSchema, create(RunSpecSchema, tiny)), ...varintField(number, -1n)];
       await expectRefused(door, Uint8Array.from(bytesField(1, spec)), status.INVALID_ARGUMENT, `spec.${field}`);
     }
-    // Control and format characters (a right-to-left override, zero-width space and joiner, a byte-order mark) would spoof `mnistctl list`; a lone surrogate arrives as U+FFFD.
-    const spoofs = ["red \u001b[31mname", "line\nbreak", "run-\u202Egnp.exe", "zero\u200Bwidth", "joi\u200Dned", "\uFEFFbom", "lone \uD800 surrogate", "replaced \uFFFD"];
+    // Control and format characters (a right-to-left override, zero-width space, joiner and no-break space) would spoof `mnistctl list`; a lone surrogate arrives as U+FFFD.
+    const spoofs = ["red \u001b[31mname", "line\nbreak", "run-\u202Egnp.exe", "zero\u200Bwidth", "joi\u200Dned", "zero-width\uFEFFno-break", "lone \uD800 surrogate", "replaced \uFFFD"];
     for (const name of ["n".repeat(257), ...spoofs, "x".repeat(3_000_000)]) await expectRefused(door, launchSpec({ name }), status.INVALID_ARGUMENT, "spec.name");
     // Seeds are any 64-bit number: the edge cases launch (and are stopped at once, before any trainer is free).
     for (const edge of [0n, 2n ** 64n - 1n]) {
