@@ -1,14 +1,14 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkpointsBucket, latestObjectName, runsBucket } from "@mnist/cluster";
+import { checkpointObjectName, checkpointObjectNames, checkpointsBucket, latestObjectName, runsBucket } from "@mnist/cluster";
 import { loadMnist, loadNetworkJson } from "@mnist/core";
 import { createClient } from "@mnist/grpc";
-import { RunRecordSchema, RunService, TrainerService } from "@mnist/protocol";
+import { RunRecordSchema, RunService, RunState, TrainerService } from "@mnist/protocol";
 import { runSpec } from "@mnist/spec";
 import { trainLocally } from "@mnist/training";
 import { startCluster, waitForLog, type Cluster } from "../harness/cluster.js";
@@ -143,6 +143,37 @@ describe("recovery", () => {
     expect(last).toMatchObject({ msg: "run finished", state: "failed", epochs: 0 });
     expect(String(last.error)).toMatch(/no augment replica delivered run run-\S+ epoch 0 slice 0 within 1\d{3} ms/);
     expect(c.trainers[0]!.logs.filter((line) => line.msg === "run failed")).toHaveLength(1);
+  });
+});
+
+describe("an interrupted DeleteRun", () => {
+  it("is finished by the next evaluator: a run marked deleting loses its checkpoints and then its record; objects of runs without a record go", async () => {
+    cluster = await startCluster({ trainers: 0 });
+    const c = cluster;
+    const nats = await connect({ servers: c.nats.url });
+    try {
+      const records = await nats.jetstream().views.kv(runsBucket);
+      const objects = await nats.jetstream().views.os(checkpointsBucket);
+      const spec = { sizes: [784, 10, 10] };
+      // Killed between marking the run and removing its objects; killed after removing a record the old way, before its objects; a run to keep.
+      const [marked, orphan, kept] = ["run-deleting-000001", "run-orphaned-000002", "run-kept-000003"];
+      await records.put(marked, toBinary(RunRecordSchema, create(RunRecordSchema, { runId: marked, spec, state: RunState.STOPPED, deleting: true })));
+      await records.put(kept, toBinary(RunRecordSchema, create(RunRecordSchema, { runId: kept, spec, state: RunState.FINISHED })));
+      const names = [marked, orphan, kept].flatMap((runId) => [checkpointObjectName(runId, 0, 1), latestObjectName(runId, 1, 1)]);
+      for (const name of names) await objects.putBlob({ name }, Uint8Array.of(1, 2, 3));
+      c.evaluator.child.kill("SIGKILL");
+      await c.evaluator.exited;
+      await c.startEvaluator();
+      await waitForLog(c.evaluator, (line) => line.msg === "finished deleting a run whose deletion was interrupted" && line.run === marked);
+      await waitForLog(c.evaluator, (line) => line.msg === "removed checkpoint objects of runs that have no record");
+      expect(await records.get(marked).then((entry) => entry?.operation)).not.toBe("PUT");
+      expect(await records.get(kept).then((entry) => entry?.operation)).toBe("PUT");
+      const left = (await checkpointObjectNames(nats)).filter((name) => names.includes(name)).sort();
+      expect(left).toEqual([checkpointObjectName(kept, 0, 1), latestObjectName(kept, 1, 1)].sort());
+      expect((await c.cli(["list", "--json"])).stdout).not.toContain(marked);
+    } finally {
+      await nats.close();
+    }
   });
 });
 

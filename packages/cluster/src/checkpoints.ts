@@ -153,10 +153,13 @@ const metaSubject = (name: string) => {
  * (seen with ~2,000 objects: list() still pending after minutes, and DeleteRun hung on it).
  */
 export async function runObjectNames(nats: NatsConnection, runId: string): Promise<string[]> {
+  return (await checkpointObjectNames(nats)).filter((name) => name.startsWith(`${runId}/`));
+}
+
+/** The names of every object in the checkpoints bucket, from the stream's subject index (see runObjectNames). */
+export async function checkpointObjectNames(nats: NatsConnection): Promise<string[]> {
   const subjects = (await (await objectManager(nats)).streams.info(objectStream, { subjects_filter: `${metaPrefix}>` })).state.subjects ?? {};
-  return Object.keys(subjects)
-    .map((subject) => Buffer.from(subject.slice(metaPrefix.length), "base64url").toString("utf8"))
-    .filter((name) => name.startsWith(`${runId}/`));
+  return Object.keys(subjects).map((subject) => Buffer.from(subject.slice(metaPrefix.length), "base64url").toString("utf8"));
 }
 
 async function isLive(nats: NatsConnection, name: string): Promise<boolean> {

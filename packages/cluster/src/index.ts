@@ -2,6 +2,7 @@ export {
   announceFailure,
   announcementFault,
   checkpointObjectName,
+  checkpointObjectNames,
   type CheckpointStep,
   checkpointsBucket,
   checkpointStream,

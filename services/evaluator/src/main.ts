@@ -5,6 +5,7 @@ import { grpcServerTls, runService } from "@mnist/runtime";
 import { mnistLimits } from "@mnist/spec";
 import { evaluatorEnv, evaluatorGrpcPort } from "./config.js";
 import { DashboardFeed } from "./dashboard/feed.js";
+import { tidyDeletions } from "./tidy.js";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.js";
 import { LiveProgress } from "./live-progress.js";
 import { evaluatorMetrics } from "./metrics.js";
@@ -69,6 +70,7 @@ await runService({
       onRejected: (reason, detail, bytes) => rejections.reject("checkpoints", reason, { detail, bytes }),
     }).catch((error: unknown) => logger.error({ err: error }, "checkpoint consumer stopped"));
     placement.start(config.EVALUATOR_PLACEMENT_INTERVAL_MS);
+    void tidyDeletions(nats, store, logger).catch((error: unknown) => logger.warn({ err: error }, "could not tidy what interrupted deletions left; the next start tries again"));
     const runs = runServiceImpl(store, sweeps, steering, { ...mnistLimits, maxEpochs: config.EVALUATOR_MAX_EPOCHS }, (runId, signal) =>
       watchProgress(nats, runId, signal, (reason, detail) => rejections.reject("progress", reason, { run: runId, detail })), live,
     );

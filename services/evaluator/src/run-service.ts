@@ -271,10 +271,14 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
     async deleteRun({ runId: reference }, context) {
       const actor = actorOf(context);
       const run = await existing(reference);
-      // Stopped first, so that no trainer writes a checkpoint after its record is gone.
+      // Stopped first, so that no trainer writes a checkpoint after its record is gone; marked, so
+      // that an evaluator stopped in the middle leaves the run (to finish deleting) or nothing.
       if (!isTerminal(run.state)) await control.stop(run, "deleted", actor);
-      await store.remove(run.runId);
+      await store.update(run.runId, (record) => {
+        record.deleting = true;
+      });
       const checkpointsDeleted = await control.deleteCheckpoints(run.runId);
+      await store.remove(run.runId);
       return { runId: run.runId, checkpointsDeleted };
     },
     async setLearningRate({ runId, eta }, context) {

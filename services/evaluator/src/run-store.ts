@@ -31,6 +31,8 @@ interface Known {
   revision: number;
   state: RunState;
   active?: RunRecord;
+  /** DeleteRun began and has not finished. */
+  deleting: boolean;
 }
 
 /**
@@ -128,6 +130,16 @@ export class RunStore {
     return runs.sort((a, b) => a.runId.localeCompare(b.runId));
   }
 
+  /** True while the run has a record, as of the records seen. */
+  has(runId: string): boolean {
+    return this.known.has(runId);
+  }
+
+  /** The runs whose DeleteRun began and did not finish (an evaluator stopped in the middle), as of the records seen. */
+  deleting(): string[] {
+    return [...this.known].filter(([, known]) => known.deleting).map(([runId]) => runId);
+  }
+
   /** The id of the run called `reference` (by name, or the run with that id), as of the records seen; undefined if none. */
   runIdOf(reference: string): string | undefined {
     return this.names.get(reference) ?? (this.known.has(reference) ? reference : undefined);
@@ -189,7 +201,7 @@ export class RunStore {
   private note(runId: string, revision: number, record: RunRecord): void {
     const previous = this.known.get(runId);
     if (previous && previous.revision >= revision) return;
-    this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record });
+    this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record, deleting: record.deleting });
     const name = record.spec?.name ?? "";
     if (name !== "" && !this.names.has(name)) this.names.set(name, runId);
     this.options.onRecord?.(record);
