@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, GrpcStatusError, status } from "@mnist/grpc";
 import { TrainerService } from "@mnist/protocol";
 import { makeTestCerts, type TestCerts } from "../harness/certs.js";
 import { startCluster, type Cluster } from "../harness/cluster.js";
+import { freePort } from "../harness/nats-server.js";
 import { runNode } from "../harness/services.js";
 
 // gRPC over TLS (GRPC_TLS_CERT + GRPC_TLS_KEY) and mutual TLS (+ GRPC_TLS_CA), with certificates made by openssl for this run.
@@ -19,7 +21,7 @@ afterAll(() => certs?.remove());
 describe("TLS with a self-signed certificate shared by the services", () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await startCluster({ env: { GRPC_TLS_CERT: certs.selfSigned.cert, GRPC_TLS_KEY: certs.selfSigned.key } });
+    cluster = await startCluster({ env: { GRPC_TLS_CERT: certs.selfSigned.cert, GRPC_TLS_KEY: certs.selfSigned.key }, evaluatorEnv: { DASHBOARD_PORT: String(await freePort()) } });
   }, 60_000);
   afterAll(async () => {
     await cluster?.stop();
@@ -37,6 +39,18 @@ describe("TLS with a self-signed certificate shared by the services", () => {
     expect((await cluster.cli(["list", "--ca", certs.ca])).code).toBe(1);
     expect((await cluster.cli(["health", "--ca", certs.selfSigned.cert])).code).toBe(0);
     expect((await cluster.cli(["health"])).code).toBe(1);
+  });
+
+  it("serves the dashboard over HTTPS with the same certificate, telling browsers never to use plaintext for it (HSTS)", async () => {
+    const url = String(cluster.evaluator.logs.find((line) => line.msg === "ready")!.dashboard);
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    const answer = await new Promise<{ status?: number; hsts?: string | string[] }>((resolve, reject) =>
+      httpsGet(url, { ca: readFileSync(certs.selfSigned.cert) }, (response) => {
+        response.resume();
+        resolve({ status: response.statusCode, hsts: response.headers["strict-transport-security"] });
+      }).on("error", reject),
+    );
+    expect(answer).toEqual({ status: 200, hsts: "max-age=31536000" });
   });
 
   it("runs end to end, the evaluator dialling the trainer over TLS (MNISTCTL_CA)", async () => {

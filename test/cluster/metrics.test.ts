@@ -1,3 +1,4 @@
+import { connect as connectTcp, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "@mnist/grpc";
 import { RunEventKind, RunService } from "@mnist/protocol";
@@ -51,6 +52,18 @@ describe("Prometheus metrics", () => {
       expect([...samples.keys()].some((series) => series.startsWith(`mnist_${name}_`)), name).toBe(true);
       expect((await fetch(metricsUrl(service).replace("/metrics", "/other"))).status).toBe(404);
     }
+  });
+
+  it("holds at most 64 connections: the next is closed at once, and a slot that frees is usable again", async () => {
+    const port = Number(new URL(metricsUrl(cluster.augment)).port);
+    const open = (): Promise<Socket> => new Promise((resolve, reject) => connectTcp(port, "127.0.0.1").once("connect", function (this: Socket) { resolve(this); }).once("error", reject));
+    const held = await Promise.all(Array.from({ length: 64 }, open));
+    const extra = await open();
+    await new Promise((resolve) => extra.once("close", resolve));
+    held.pop()!.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await fetch(metricsUrl(cluster.augment))).status).toBe(200);
+    for (const socket of held) socket.destroy();
   });
 
   it("the series move as a run goes through: slices served, epochs trained, decisions taken", async () => {
