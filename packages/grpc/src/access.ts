@@ -58,6 +58,11 @@ export function channelCredentials(tls: ClientTls | undefined): ChannelCredentia
 
 const digest = (value: string | Buffer) => createHash("sha256").update(value).digest();
 
+/** Compares two secrets in constant time, whatever their lengths (both hashed to SHA-256 first). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
 export interface TokenCheckOptions {
   /** Failed attempts by address, shared with the process's other doors; an address past its free failures is refused unread. */
   signIns?: FailedSignIns;

@@ -1,4 +1,4 @@
-export { bearerTokenCheck, channelCredentials, serverCredentials, type ClientAccess, type ClientTls, type ServerTls, type TokenCheckOptions } from "./access.js";
+export { bearerTokenCheck, channelCredentials, sameSecret, serverCredentials, type ClientAccess, type ClientTls, type ServerTls, type TokenCheckOptions } from "./access.js";
 export { FailedSignIns, hostOfPeer, signInDefaults, type SignInPolicy } from "./sign-ins.js";
 export { createClient, type CallOptions, type Client } from "./client.js";
 export { grpcServiceDefinition, methodPath } from "./descriptors.js";

@@ -6,13 +6,13 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
-import { FailedSignIns, localCallContext, status, statusOf, type ServerTls } from "@mnist/grpc";
+import { FailedSignIns, localCallContext, sameSecret, status, statusOf, type ServerTls } from "@mnist/grpc";
 import { GetRunRequestSchema, RunRecordSchema, StopRunRequestSchema, UpdateRunRequestSchema } from "@mnist/protocol";
 import { boundHttpServer, type Logger, type Rejections } from "@mnist/runtime";
 import { actorHeader, type RunServiceImpl } from "../run-service.js";
 import type { DashboardFeed } from "./feed.js";
 import { hostAllowed, originAllowed } from "./hosts.js";
-import { issueSession, RevokedSessions, sameSecret, sessionLifetimeMs, verifySession, type Session } from "./sessions.js";
+import { issueSession, RevokedSessions, sessionLifetimeMs, verifySession, type Session } from "./sessions.js";
 import { runDetail } from "./views.js";
 
 export interface DashboardOptions {

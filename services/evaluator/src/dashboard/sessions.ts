@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+import { sameSecret } from "@mnist/grpc";
 
 /**
  * Dashboard sessions: a cookie that carries its own expiry, signed with the cluster's token. It is
@@ -10,12 +11,6 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 export const sessionLifetimeMs = 12 * 60 * 60 * 1000;
 
 const mac = (token: string, text: string) => createHmac("sha256", token).update(`mnist-pipeline dashboard session|${text}`).digest("hex");
-
-/** Compares two secrets in constant time, whatever their lengths. */
-export function sameSecret(a: string, b: string): boolean {
-  const [left, right] = [createHmac("sha256", "compare").update(a).digest(), createHmac("sha256", "compare").update(b).digest()];
-  return timingSafeEqual(left, right);
-}
 
 export interface Session {
   value: string;
