@@ -59,7 +59,7 @@ await runService({
     });
     const sweeps = await SweepStore.open(nats, (key, reason, detail) => rejections.reject("sweeps", reason, { key, detail }));
     const clients = new TrainerClients(grpcAccess);
-    const metrics = evaluatorMetrics(registry, () => store.active(), () => store.writeConflicts);
+    const metrics = evaluatorMetrics(registry, () => store.active());
     const steering = new Steering(nats, store, trainers, clients, mnist, logger, rejections, sweeps, metrics);
     placement = new Placement(store, trainers, clients, steering, logger, (seconds) => metrics.placementSeconds.observe(seconds));
     const consuming = new AbortController();

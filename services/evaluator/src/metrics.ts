@@ -8,7 +8,6 @@ export interface EvaluatorMetrics {
   placementSeconds: Histogram;
   decisions: Counter<"decision">;
   valAccuracy: Gauge<"run">;
-  recordConflicts: Counter;
 }
 
 const activeStates: [RunState, string][] = [
@@ -16,8 +15,8 @@ const activeStates: [RunState, string][] = [
   [RunState.RUNNING, "running"],
 ];
 
-/** `active` (the queued and running runs) and `conflicts` (the store's lost compare-and-sets) are read at each scrape. */
-export function evaluatorMetrics(registry: Registry, active: () => RunRecord[], conflicts: () => number = () => 0): EvaluatorMetrics {
+/** `active` (the queued and running runs) is read at each scrape. */
+export function evaluatorMetrics(registry: Registry, active: () => RunRecord[]): EvaluatorMetrics {
   const registers = [registry];
   return {
     runs: new Gauge({
@@ -39,15 +38,6 @@ export function evaluatorMetrics(registry: Registry, active: () => RunRecord[], 
     }),
     decisions: new Counter({ name: "mnist_evaluator_decisions_total", help: "Epoch decisions taken, by kind.", labelNames: ["decision"], registers }),
     valAccuracy: new Gauge({ name: "mnist_evaluator_run_val_accuracy", help: "Each running run's latest accuracy on its evaluation data (a fraction).", labelNames: ["run"], registers }),
-    recordConflicts: new Counter({
-      name: "mnist_evaluator_record_write_conflicts_total",
-      help: "Run record updates that lost a compare-and-set to another writer and were tried again.",
-      registers,
-      collect() {
-        this.reset();
-        this.inc(conflicts());
-      },
-    }),
   };
 }
 

@@ -6,7 +6,7 @@ import { checkEta, checkRunId, isTerminal, maxSweepTrials, runDefaults, replayDe
 import { decisionOf, evaluationFigures } from "./policy-record.js";
 import { merge } from "./merge.js";
 import type { LiveProgress } from "./live-progress.js";
-import type { RunFacts, RunStore } from "./run-store.js";
+import type { RunStore } from "./run-store.js";
 import type { SweepStore } from "./sweep-store.js";
 
 /** A change to a run's steering, checked: the whole stopping policy in force after it, and/or eta. */
@@ -230,7 +230,8 @@ export function runServiceImpl(store: RunStore, sweeps: SweepStore, control: Run
       const after = pageToken === "" ? "" : Buffer.from(pageToken, "base64url").toString("utf8");
       if (pageToken !== "" && !RUN_ID_PATTERN.test(after)) throw invalidArgument("pageToken", pageToken, "empty, or the next_page_token of an earlier answer");
       checkText("namePrefix", namePrefix, maxNameChars);
-      const keep = (run: RunFacts) => (state === RunState.UNSPECIFIED || run.state === state) && run.name.startsWith(namePrefix) && (sweepId === "" || run.sweepId === sweepId);
+      const keep = (run: RunRecord) =>
+        (state === RunState.UNSPECIFIED || run.state === state) && (run.spec?.name ?? "").startsWith(namePrefix) && (sweepId === "" || run.sweepId === sweepId);
       const { runs, more } = await store.page(pageSize || defaultPageSize, after, keep, pageBytes);
       return { runs: runs.map(withProgress), nextPageToken: more ? Buffer.from(runs.at(-1)!.runId).toString("base64url") : "" };
     },

@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { RunEventKind, RunRecordSchema, RunState, RUN_ID_PATTERN, type RunRecord, type RunSpec } from "@mnist/protocol";
 import { isTerminal } from "@mnist/spec";
 import { randomBytes } from "node:crypto";
-import { runsBucket, watchKv } from "@mnist/cluster";
+import { kvKeys, runsBucket, watchKv } from "@mnist/cluster";
 import type { KV, KvEntry, NatsConnection } from "nats";
 import { addEvent } from "./audit.js";
 import { updateEntry } from "./kv-update.js";
@@ -27,17 +27,9 @@ export interface RunStoreOptions {
 }
 
 /** What the store knows of a run from the last revision it saw: the record itself only while the run is active. */
-/** What ListRuns filters on, kept for every run so that a filtered listing reads only the records it returns. */
-export interface RunFacts {
-  state: RunState;
-  name: string;
-  sweepId: string;
-}
-
-const factsOf = (record: RunRecord): RunFacts => ({ state: record.state, name: record.spec?.name ?? "", sweepId: record.sweepId });
-
-interface Known extends RunFacts {
+interface Known {
   revision: number;
+  state: RunState;
   active?: RunRecord;
   /** DeleteRun began and has not finished. */
   deleting: boolean;
@@ -57,17 +49,16 @@ export class RunStore {
   private readonly names = new Map<string, string>();
   private readonly watching = new AbortController();
   private following: Promise<void> = Promise.resolve();
-  /** Updates that lost a compare-and-set to another writer (another evaluator) and were tried again. */
-  writeConflicts = 0;
 
   private constructor(
+    private readonly nats: NatsConnection,
     private readonly kv: KV,
     private readonly options: RunStoreOptions,
   ) {}
 
   /** Resolves once the records stored now have been read into `active()`. */
   static async open(nats: NatsConnection, options: RunStoreOptions = {}): Promise<RunStore> {
-    const store = new RunStore(await nats.jetstream().views.kv(runsBucket, { history: 1 }), options);
+    const store = new RunStore(nats, await nats.jetstream().views.kv(runsBucket, { history: 1 }), options);
     await new Promise<void>((initialized) => {
       store.following = store.follow(initialized);
     });
@@ -106,19 +97,17 @@ export class RunStore {
   /**
    * Up to `limit` records, newest first (ids sort by creation time), starting after the run
    * `after` (exclusive; "" for the newest), those `keep` accepts, and no more than `maxBytes` of
-   * them encoded (at least one); `more` when some are left. `keep` judges the facts the store
-   * keeps of every run, so only the records returned are read (each judged again as read: it may
-   * have changed since).
+   * them encoded (at least one); `more` when some are left.
    */
-  async page(limit: number, after: string, keep: (facts: RunFacts) => boolean, maxBytes: number): Promise<{ runs: RunRecord[]; more: boolean }> {
-    const candidates = [...this.known].filter(([runId, facts]) => (after === "" || runId.localeCompare(after) < 0) && keep(facts)).map(([runId]) => runId);
-    candidates.sort((a, b) => b.localeCompare(a));
+  async page(limit: number, after: string, keep: (record: RunRecord) => boolean, maxBytes: number): Promise<{ runs: RunRecord[]; more: boolean }> {
+    const keys = (await kvKeys(this.nats, runsBucket)).sort((a, b) => b.localeCompare(a));
     const runs: RunRecord[] = [];
     let bytes = 0;
-    for (const runId of candidates) {
-      const entry = await this.kv.get(runId);
+    for (const key of keys) {
+      if (after !== "" && key.localeCompare(after) >= 0) continue;
+      const entry = await this.kv.get(key);
       const record = entry ? this.decode(entry) : undefined;
-      if (!record || !keep(factsOf(record))) continue;
+      if (!record || !keep(record)) continue;
       if (runs.length === limit || (runs.length > 0 && bytes + entry!.length > maxBytes)) return { runs, more: true };
       runs.push(record);
       bytes += entry!.length;
@@ -166,7 +155,7 @@ export class RunStore {
    * undefined if the run does not exist.
    */
   async update(runId: string, change: (record: RunRecord) => void | false): Promise<RunRecord | undefined> {
-    const updated = await updateEntry(this.kv, runId, (entry) => this.decode(entry), (record) => toBinary(RunRecordSchema, record), change, () => this.writeConflicts++);
+    const updated = await updateEntry(this.kv, runId, (entry) => this.decode(entry), (record) => toBinary(RunRecordSchema, record), change);
     if (updated?.revision !== undefined) this.note(runId, updated.revision, updated.value);
     return updated?.value;
   }
@@ -212,7 +201,7 @@ export class RunStore {
   private note(runId: string, revision: number, record: RunRecord): void {
     const previous = this.known.get(runId);
     if (previous && previous.revision >= revision) return;
-    this.known.set(runId, { revision, ...factsOf(record), active: isTerminal(record.state) ? undefined : record, deleting: record.deleting });
+    this.known.set(runId, { revision, state: record.state, active: isTerminal(record.state) ? undefined : record, deleting: record.deleting });
     const name = record.spec?.name ?? "";
     if (name !== "" && !this.names.has(name)) this.names.set(name, runId);
     this.options.onRecord?.(record);
